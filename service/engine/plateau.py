@@ -1,0 +1,202 @@
+"""ReduceLROnPlateau as a pure function of (config, state, metric).
+
+Matches ``torch.optim.lr_scheduler.ReduceLROnPlateau`` (torch 2.13) decision for decision and
+floating-point operation for floating-point operation. :func:`step` is the single rule:
+:func:`replay` folds it over a metric history, and plateau sessions apply it inside one atomic
+store update, so the two cannot diverge.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+
+@dataclass(frozen=True, slots=True)
+class PlateauConfig:
+    """The constructor arguments of ``ReduceLROnPlateau``, already checked.
+
+    ``min_lrs`` holds one floor per param group (a scalar ``min_lr`` broadcast).
+    """
+
+    mode: Literal["min", "max"]
+    factor: float
+    patience: int
+    threshold: float
+    threshold_mode: Literal["rel", "abs"]
+    cooldown: int
+    min_lrs: tuple[float, ...]
+    eps: float
+
+
+@dataclass(frozen=True, slots=True)
+class PlateauState:
+    """Everything ``ReduceLROnPlateau`` remembers between two ``step(metric)`` calls.
+
+    Attributes:
+        lrs: the current LR of every param group.
+        best: the best metric seen so far (``mode_worse`` before any improvement).
+        num_bad_epochs: consecutive steps without improvement, since the last reset.
+        cooldown_counter: steps of cooldown still to run.
+        last_epoch: the number of ``step`` calls so far.
+    """
+
+    lrs: tuple[float, ...]
+    best: float
+    num_bad_epochs: int
+    cooldown_counter: int
+    last_epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    """What :func:`replay` observed after each ``step(metric)``.
+
+    Attributes:
+        lr: float64 array of shape ``(groups, n)``; ``lr[g, i]`` is group ``g``'s LR after the
+            ``i``-th metric (0-based) was stepped.
+        reduced: bool array of shape ``(n,)``; whether that step changed the LR of some group.
+        state: the state after the last metric.
+    """
+
+    lr: npt.NDArray[np.float64]
+    reduced: npt.NDArray[np.bool_]
+    state: PlateauState
+
+
+def mode_worse(config: PlateauConfig) -> float:
+    """The worst possible metric for ``config.mode``: ``+inf`` for "min", ``-inf`` for "max"."""
+    return math.inf if config.mode == "min" else -math.inf
+
+
+def initial_state(config: PlateauConfig, lrs: Sequence[float]) -> PlateauState:
+    """The state right after construction on param groups with learning rates ``lrs``.
+
+    ``best = mode_worse``, both counters 0, ``last_epoch = 0``; the LRs are left untouched.
+    """
+    return PlateauState(
+        lrs=tuple(float(lr) for lr in lrs),
+        best=mode_worse(config),
+        num_bad_epochs=0,
+        cooldown_counter=0,
+        last_epoch=0,
+    )
+
+
+def is_better(config: PlateauConfig, metric: float, best: float) -> bool:
+    """Whether ``metric`` improves on ``best``, torch's ``_is_better``.
+
+    min/rel: ``metric < best * (1 - threshold)``;  min/abs: ``metric < best - threshold``;
+    max/rel: ``metric > best * (threshold + 1)``;  max/abs: ``metric > best + threshold``.
+    NaN is never better. In rel mode a negative ``best`` moves the bar the "wrong" way
+    (min: best=-10, threshold=0.1 accepts -9.5), exactly as in PyTorch (pytorch#47513).
+    """
+    if config.mode == "min":
+        if config.threshold_mode == "rel":
+            return metric < best * (1.0 - config.threshold)
+        return metric < best - config.threshold
+    if config.threshold_mode == "rel":
+        return metric > best * (config.threshold + 1.0)
+    return metric > best + config.threshold
+
+
+def _reduce(config: PlateauConfig, lrs: tuple[float, ...]) -> tuple[tuple[float, ...], bool]:
+    """Each group's ``new = max(old * factor, min_lr)``, kept only where ``old - new > eps``.
+
+    Also says whether any group's LR changed.
+    """
+    out: list[float] = []
+    changed = False
+    for old, min_lr in zip(lrs, config.min_lrs, strict=True):
+        new = max(old * config.factor, min_lr)
+        if old - new > config.eps:
+            out.append(new)
+            changed = changed or new != old
+        else:
+            out.append(old)
+    return tuple(out), changed
+
+
+def _decide(
+    config: PlateauConfig, best: float, num_bad_epochs: int, cooldown_counter: int, metric: float
+) -> tuple[float, int, int, bool]:
+    """The counters after one metric, and whether the LRs are to be reduced now.
+
+    The bookkeeping half of :func:`step` on plain scalars, so :func:`replay` can fold it over
+    long histories without building a state record per metric.
+    """
+    if is_better(config, metric, best):
+        best = metric
+        num_bad_epochs = 0
+    else:
+        num_bad_epochs += 1
+    if cooldown_counter > 0:
+        cooldown_counter -= 1
+        num_bad_epochs = 0
+    if num_bad_epochs > config.patience:
+        return best, 0, config.cooldown, True
+    return best, num_bad_epochs, cooldown_counter, False
+
+
+def step(config: PlateauConfig, state: PlateauState, metric: float) -> tuple[PlateauState, bool]:
+    """One ``ReduceLROnPlateau.step(metric)``: the next state, and whether it changed some LR.
+
+    In order: an improvement (see :func:`is_better`) sets ``best`` and zeroes the bad-epoch
+    count, anything else (NaN included) adds one bad epoch; a step in cooldown decrements the
+    cooldown counter and zeroes the bad-epoch count; then, if ``num_bad_epochs > patience``,
+    every group's LR becomes ``max(lr * factor, min_lr)`` unless that lowers it by ``eps`` or
+    less, the cooldown counter is set to ``cooldown`` and the bad-epoch count to 0.
+    A reduction that changes no group (floors, the eps block) still starts the cooldown.
+    """
+    best, num_bad_epochs, cooldown_counter, reduce_now = _decide(
+        config, state.best, state.num_bad_epochs, state.cooldown_counter, metric
+    )
+    lrs, changed = _reduce(config, state.lrs) if reduce_now else (state.lrs, False)
+    new_state = PlateauState(
+        lrs=lrs,
+        best=best,
+        num_bad_epochs=num_bad_epochs,
+        cooldown_counter=cooldown_counter,
+        last_epoch=state.last_epoch + 1,
+    )
+    return new_state, changed
+
+
+def replay(config: PlateauConfig, lrs: Sequence[float], metrics: Sequence[float]) -> ReplayResult:
+    """Construct on param groups with learning rates ``lrs``, then ``step`` each metric in turn.
+
+    Returns every group's LR after every step and which steps changed an LR
+    (:class:`ReplayResult`); the same numbers as folding :func:`step` over ``metrics``.
+    """
+    start = initial_state(config, lrs)
+    best, num_bad_epochs, cooldown_counter = start.best, 0, 0
+    current = start.lrs
+    levels = [current]  # the LRs in force: initially, then after each reduction
+    changes: list[int] = []  # the step at which each reduction happened
+    reduced = np.zeros(len(metrics), dtype=np.bool_)
+    for i, metric in enumerate(metrics):
+        best, num_bad_epochs, cooldown_counter, reduce_now = _decide(
+            config, best, num_bad_epochs, cooldown_counter, float(metric)
+        )
+        if reduce_now:
+            current, changed = _reduce(config, current)
+            levels.append(current)
+            changes.append(i)
+            reduced[i] = changed
+    level_of_step = np.searchsorted(
+        np.asarray(changes, dtype=np.int64), np.arange(len(metrics)), side="right"
+    )
+    lr = np.asarray(levels, dtype=np.float64).T[:, level_of_step]
+    state = PlateauState(
+        lrs=current,
+        best=best,
+        num_bad_epochs=num_bad_epochs,
+        cooldown_counter=cooldown_counter,
+        last_epoch=start.last_epoch + len(metrics),
+    )
+    return ReplayResult(lr=np.ascontiguousarray(lr), reduced=reduced, state=state)
