@@ -1,0 +1,147 @@
+"""The schedule engine: pure numpy, no I/O. ``compute(scheduler, lrs, steps)`` -> :class:`Curve`.
+
+A scheduler tree (see :mod:`service.engine.nodes`) is constructed against a simulated
+optimizer exactly as PyTorch would construct it, then evaluated on the requested steps:
+in closed form, O(number of requested steps), for a scheduler used on its own; by a
+vectorized scan of per-step affine maps, in blocks, for compositions and history-dependent
+schedulers (O(last requested step)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.engine.errors import ScheduleError
+from service.engine.maps import scan
+from service.engine.nodes import STEP, Leaf, Node
+from service.engine.optimizer import Optimizer
+from service.engine.types import FloatArray, IntArray
+
+BLOCK = 1 << 16
+"""Outer steps evaluated per block when stepping (bounds the temporary arrays)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StepRange:
+    """``range(start, stop, stride)`` of step indices, with its length known in O(1)."""
+
+    start: int
+    stop: int
+    stride: int
+
+    def __len__(self) -> int:
+        return len(range(self.start, self.stop, self.stride))
+
+    @property
+    def last(self) -> int:
+        """The largest step in the range (``start - stride`` when it is empty)."""
+        return self.start + (len(self) - 1) * self.stride
+
+    def indices(self) -> IntArray:
+        """The steps as an int64 array."""
+        return np.arange(self.start, self.stop, self.stride, dtype=np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class Curve:
+    """lr per param group and step, shape (groups, n); momentum likewise or ``None``."""
+
+    lr: FloatArray
+    momentum: FloatArray | None
+
+
+def stepping_cost(root: Node, steps: StepRange) -> int:
+    """Map evaluations ``compute`` needs: 0 for a closed form, else leaves x last step."""
+    if isinstance(root, Leaf) and not root.history_dependent:
+        return 0
+    return root.leaf_count * max(steps.last, 0)
+
+
+def compute(root: Node, lrs: FloatArray, steps: StepRange) -> Curve:
+    """The lr (and momentum) of every param group at each step of ``steps``.
+
+    Raises :class:`ScheduleError` where PyTorch would raise constructing the scheduler or
+    stepping it through the range, and where a value is not finite.
+    """
+    opt = Optimizer(np.asarray(lrs, dtype=np.float64))
+    root.construct(opt)
+    k = steps.indices()
+    curve = _standalone(root, k) if isinstance(root, Leaf) else None
+    if curve is None:
+        curve = _stepped(root, opt, steps)
+    _check_finite(curve, k)
+    return curve
+
+
+def _standalone(root: Leaf, k: IntArray) -> Curve | None:
+    try:
+        values = root.standalone(k)
+    except ScheduleError as error:
+        if error.epoch is not None:
+            raise ScheduleError(f"{error.message} (at step {error.epoch})", error.loc) from None
+        raise
+    if values is None:
+        return None
+    lr, momentum = values
+    return Curve(
+        np.ascontiguousarray(lr, dtype=np.float64),
+        None if momentum is None else np.ascontiguousarray(momentum),
+    )
+
+
+def _stepped(root: Node, opt: Optimizer, steps: StepRange) -> Curve:
+    """Step the tree block by block, keeping the values at the requested steps."""
+    groups, n = opt.groups, len(steps)
+    lr = np.empty((groups, n))
+    momentum = np.empty((groups, n)) if root.cycles_momentum else None
+    if n == 0:
+        return Curve(lr, momentum)
+    current_lr, current_momentum = opt.lr.copy(), opt.momentum.copy()
+    if steps.start == 0:
+        lr[:, 0] = current_lr
+        if momentum is not None:
+            momentum[:, 0] = current_momentum
+    first = 1
+    while first <= steps.last:
+        width = min(BLOCK, steps.last - first + 1)
+        maps = root.advance(np.full(width, STEP, dtype=np.int8), first)
+        block_lr = scan(current_lr, maps.a, maps.b)
+        wanted, positions = _requested_in_block(steps, first, width)
+        lr[:, wanted] = block_lr[:, positions]
+        current_lr = block_lr[:, -1]
+        if momentum is not None:
+            if maps.ma is not None and maps.mb is not None:
+                block_momentum = scan(current_momentum, maps.ma, maps.mb)
+                momentum[:, wanted] = block_momentum[:, positions]
+                current_momentum = block_momentum[:, -1]
+            else:
+                momentum[:, wanted] = current_momentum[:, None]
+        first += width
+    return Curve(lr, momentum)
+
+
+def _requested_in_block(steps: StepRange, first: int, width: int) -> tuple[IntArray, IntArray]:
+    """Indices into the output, and positions in the block, of requested steps in a block."""
+    low = max(first, steps.start)
+    high = first + width  # exclusive
+    begin = -(-(low - steps.start) // steps.stride)  # ceil division
+    end = -(-(high - steps.start) // steps.stride)
+    end = min(end, len(steps))
+    wanted = np.arange(begin, max(begin, end), dtype=np.int64)
+    positions = steps.start + wanted * steps.stride - first
+    return wanted, positions
+
+
+def _check_finite(curve: Curve, k: IntArray) -> None:
+    for name, values in (("lr", curve.lr), ("momentum", curve.momentum)):
+        if values is None or values.size == 0:
+            continue
+        bad = ~np.isfinite(values)
+        if bad.any():
+            column = int(np.argmax(bad.any(axis=0)))
+            raise ScheduleError(
+                f"the schedule's {name} is not finite at step {int(k[column])} "
+                f"({values[:, column].tolist()}); PyTorch would carry that value on"
+            )

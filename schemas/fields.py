@@ -1,0 +1,73 @@
+"""Field types shared by the schedule models: finite numbers, per-group values, expressions."""
+
+from __future__ import annotations
+
+from typing import Annotated, TypeAlias
+
+import numpy as np
+from pydantic import AfterValidator, Field, StrictInt
+
+from service.engine.errors import Loc, ScheduleError
+from service.engine.expressions import Expression, compile_expression
+from service.engine.types import FloatArray
+
+MAX_GROUPS = 1024
+"""Most param groups a request may describe."""
+MAX_INT = 10**15
+"""Largest magnitude accepted for integer options (steps, periods, milestones)."""
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+BoundedInt = Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
+PositiveStrictInt = Annotated[StrictInt, Field(gt=0, le=MAX_INT)]
+Number: TypeAlias = (
+    Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
+    | Annotated[float, Field(allow_inf_nan=False, ge=-MAX_INT, le=MAX_INT)]
+)
+"""An int or a float, kept as given: PyTorch treats ``3`` and ``2.5`` differently."""
+PerGroup: TypeAlias = (
+    FiniteFloat | Annotated[list[FiniteFloat], Field(min_length=1, max_length=MAX_GROUPS)]
+)
+"""One value for every param group, or a list with one value per group."""
+
+
+def _compiles(source: str) -> str:
+    compile_expression(source)
+    return source
+
+
+ExpressionSource = Annotated[
+    str,
+    Field(
+        max_length=1000,
+        description=(
+            "Python lambda source (`lambda epoch: 0.95 ** epoch`) or a bare expression in "
+            "`epoch`; see the expression language in the API description."
+        ),
+    ),
+    AfterValidator(_compiles),
+]
+PerGroupExpression: TypeAlias = (
+    ExpressionSource | Annotated[list[ExpressionSource], Field(min_length=1, max_length=MAX_GROUPS)]
+)
+
+
+def per_group(value: float | list[float], groups: int, loc: Loc) -> FloatArray:
+    """``value`` for each of ``groups`` param groups, as PyTorch's ``_format_param`` checks."""
+    if isinstance(value, list):
+        if len(value) != groups:
+            raise ScheduleError(
+                f"{loc[-1]} must have the same length as optimizer.param_groups: "
+                f"{len(value)} values for {groups} param groups",
+                loc,
+            )
+        return np.asarray(value, dtype=np.float64)
+    return np.full(groups, float(value))
+
+
+def expressions(value: str | list[str], groups: int, loc: Loc) -> list[Expression]:
+    """The compiled expression of each param group (one list entry per group, or shared)."""
+    if isinstance(value, list):
+        if len(value) != groups:
+            raise ScheduleError(f"Expected {groups} lr_lambdas, but got {len(value)}", loc)
+        return [compile_expression(source) for source in value]
+    return [compile_expression(value)] * groups

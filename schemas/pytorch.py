@@ -1,0 +1,331 @@
+"""PyTorch's leaf schedulers (``torch.optim.lr_scheduler``): one model per class.
+
+Field names and defaults are the constructor's keyword arguments; constraints mirror the
+checks PyTorch makes at construction, so a configuration PyTorch rejects is a 422 naming
+the field. Checks that need the number of param groups, or that PyTorch only makes while
+stepping, are made when the model is turned into an engine node (``to_node``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+
+from schemas.fields import (
+    ExpressionSource,
+    FiniteFloat,
+    Number,
+    PerGroup,
+    PerGroupExpression,
+    PositiveStrictInt,
+    expressions,
+    per_group,
+)
+from service.engine import cosine, cyclic, lambdas, multiplicative
+from service.engine.errors import Loc, ScheduleError
+from service.engine.nodes import Node
+
+
+def _config(example: dict[str, Any], doc: str) -> ConfigDict:
+    return ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [example], "externalDocs": {"url": doc}},
+    )
+
+
+def _float_not_int(value: object) -> object:
+    """PyTorch's ``isinstance(pct_start, float)``: ``1`` is rejected, ``1.0`` accepted."""
+    if isinstance(value, int):
+        raise ValueError(
+            f"Expected float between 0 and 1 pct_start, but got {value!r} (write {value}.0)"
+        )
+    return value
+
+
+_DOCS = "https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.{}.html"
+
+
+class LambdaLR(BaseModel):
+    """``lr = base_lr * lr_lambda(k)``."""
+
+    model_config = _config(
+        {"type": "LambdaLR", "lr_lambda": "lambda epoch: 0.95 ** epoch"}, _DOCS.format("LambdaLR")
+    )
+    type: Literal["LambdaLR"]
+    lr_lambda: PerGroupExpression
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine scheduler for ``groups`` param groups."""
+        return lambdas.LambdaLR(loc, expressions(self.lr_lambda, groups, (*loc, "lr_lambda")))
+
+
+class MultiplicativeLR(BaseModel):
+    """``lr_k = lr_{k-1} * lr_lambda(k)`` (not applied at construction)."""
+
+    model_config = _config(
+        {"type": "MultiplicativeLR", "lr_lambda": "lambda epoch: 0.95"},
+        _DOCS.format("MultiplicativeLR"),
+    )
+    type: Literal["MultiplicativeLR"]
+    lr_lambda: PerGroupExpression
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine scheduler for ``groups`` param groups."""
+        return lambdas.MultiplicativeLR(
+            loc, expressions(self.lr_lambda, groups, (*loc, "lr_lambda"))
+        )
+
+
+class StepLR(BaseModel):
+    """Decay by ``gamma`` every ``step_size`` steps."""
+
+    model_config = _config(
+        {"type": "StepLR", "step_size": 30, "gamma": 0.1}, _DOCS.format("StepLR")
+    )
+    type: Literal["StepLR"]
+    step_size: Number
+    gamma: FiniteFloat = 0.1
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine scheduler for ``groups`` param groups."""
+        return multiplicative.StepLR(loc, self.step_size, self.gamma)
+
+
+class MultiStepLR(BaseModel):
+    """Decay by ``gamma`` at each milestone (repeated milestones compound)."""
+
+    model_config = _config(
+        {"type": "MultiStepLR", "milestones": [30, 80], "gamma": 0.1}, _DOCS.format("MultiStepLR")
+    )
+    type: Literal["MultiStepLR"]
+    milestones: Annotated[list[Number], Field(max_length=10_000)]
+    gamma: FiniteFloat = 0.1
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine scheduler for ``groups`` param groups."""
+        return multiplicative.MultiStepLR(loc, [float(m) for m in self.milestones], self.gamma)
+
+
+class ConstantLR(BaseModel):
+    """``factor * lr`` until step ``total_iters``, then the lr again."""
+
+    model_config = _config(
+        {"type": "ConstantLR", "factor": 0.5, "total_iters": 4}, _DOCS.format("ConstantLR")
+    )
+    type: Literal["ConstantLR"]
+    factor: Annotated[
+        float,
+        Field(ge=0.0, le=1.0, description="Constant multiplicative factor, between 0 and 1."),
+    ] = 1.0 / 3
+    total_iters: Number = 5
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine scheduler for ``groups`` param groups."""
+        return multiplicative.ConstantLR(loc, self.factor, self.total_iters)
+
+
+class LinearLR(BaseModel):
+    """Linear change of the factor from ``start_factor`` to ``end_factor`` over ``total_iters``."""
+
+    model_config = _config(
+        {"type": "LinearLR", "start_factor": 0.1, "end_factor": 1.0, "total_iters": 10},
+        _DOCS.format("LinearLR"),
+    )
+    type: Literal["LinearLR"]
+    start_factor: Annotated[
+        float,
+        Field(gt=0.0, le=1.0, description="Starting factor: greater than 0, at most 1."),
+    ] = 1.0 / 3
+    end_factor: Annotated[
+        float, Field(ge=0.0, le=1.0, description="Ending factor: between 0 and 1.")
+    ] = 1.0
+    total_iters: Number = 5
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine scheduler for ``groups`` param groups."""
+        return multiplicative.LinearLR(loc, self.start_factor, self.end_factor, self.total_iters)
+
+
+class ExponentialLR(BaseModel):
+    """Multiply by ``gamma`` every step."""
+
+    model_config = _config({"type": "ExponentialLR", "gamma": 0.95}, _DOCS.format("ExponentialLR"))
+    type: Literal["ExponentialLR"]
+    gamma: FiniteFloat
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine scheduler for ``groups`` param groups."""
+        return multiplicative.ExponentialLR(loc, self.gamma)
+
+
+class PolynomialLR(BaseModel):
+    """``(1 - min(k, total_iters) / total_iters) ** power`` times the lr."""
+
+    model_config = _config(
+        {"type": "PolynomialLR", "total_iters": 100, "power": 2.0}, _DOCS.format("PolynomialLR")
+    )
+    type: Literal["PolynomialLR"]
+    total_iters: Number = 5
+    power: FiniteFloat = 1.0
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine scheduler for ``groups`` param groups."""
+        return multiplicative.PolynomialLR(loc, self.total_iters, self.power)
+
+
+class CosineAnnealingLR(BaseModel):
+    """Cosine from the lr to ``eta_min`` over ``T_max`` steps, rising again after (period 2 T_max)."""
+
+    model_config = _config(
+        {"type": "CosineAnnealingLR", "T_max": 100, "eta_min": 0.0},
+        _DOCS.format("CosineAnnealingLR"),
+    )
+    type: Literal["CosineAnnealingLR"]
+    T_max: Number
+    eta_min: FiniteFloat = 0.0
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine scheduler for ``groups`` param groups."""
+        return cosine.CosineAnnealingLR(loc, self.T_max, self.eta_min)
+
+
+class CosineAnnealingWarmRestarts(BaseModel):
+    """SGDR: cosine over ``T_0`` steps, restarting with periods growing by ``T_mult``."""
+
+    model_config = _config(
+        {"type": "CosineAnnealingWarmRestarts", "T_0": 10, "T_mult": 2, "eta_min": 0.0001},
+        _DOCS.format("CosineAnnealingWarmRestarts"),
+    )
+    type: Literal["CosineAnnealingWarmRestarts"]
+    T_0: Annotated[PositiveStrictInt, Field(description="Expected positive integer T_0.")]
+    T_mult: Annotated[
+        StrictInt, Field(ge=1, le=1_000_000, description="Expected integer T_mult >= 1.")
+    ] = 1
+    eta_min: FiniteFloat = 0.0
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine scheduler for ``groups`` param groups."""
+        return cosine.CosineAnnealingWarmRestarts(loc, self.T_0, self.T_mult, self.eta_min)
+
+
+class CyclicLR(BaseModel):
+    """Triangle waves between ``base_lr`` and ``max_lr`` (and momentum the other way)."""
+
+    model_config = _config(
+        {
+            "type": "CyclicLR",
+            "base_lr": 0.001,
+            "max_lr": 0.01,
+            "step_size_up": 200,
+            "mode": "triangular2",
+        },
+        _DOCS.format("CyclicLR"),
+    )
+    type: Literal["CyclicLR"]
+    base_lr: PerGroup
+    max_lr: PerGroup
+    step_size_up: Number = 2000
+    step_size_down: Number | None = None
+    mode: Annotated[
+        str,
+        Field(
+            max_length=64,
+            description="triangular, triangular2 or exp_range; ignored when scale_fn is given.",
+        ),
+    ] = "triangular"
+    gamma: FiniteFloat = 1.0
+    scale_fn: ExpressionSource | None = None
+    scale_mode: Literal["cycle", "iterations"] = "cycle"
+    cycle_momentum: bool = True
+    base_momentum: PerGroup = 0.8
+    max_momentum: PerGroup = 0.9
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine scheduler for ``groups`` param groups."""
+        if self.scale_fn is None and self.mode not in ("triangular", "triangular2", "exp_range"):
+            raise ScheduleError(
+                f"mode {self.mode!r} is invalid and scale_fn is None "
+                "(expected triangular, triangular2 or exp_range)",
+                (*loc, "mode"),
+            )
+        return cyclic.CyclicLR(
+            loc,
+            base_lr=per_group(self.base_lr, groups, (*loc, "base_lr")),
+            max_lr=per_group(self.max_lr, groups, (*loc, "max_lr")),
+            step_size_up=self.step_size_up,
+            step_size_down=self.step_size_down,
+            mode=self.mode,
+            gamma=self.gamma,
+            scale_fn=None if self.scale_fn is None else expressions(self.scale_fn, 1, loc)[0],
+            scale_mode=self.scale_mode,
+            cycle_momentum=self.cycle_momentum,
+            base_momentum=per_group(self.base_momentum, groups, (*loc, "base_momentum")),
+            max_momentum=per_group(self.max_momentum, groups, (*loc, "max_momentum")),
+        )
+
+
+class OneCycleLR(BaseModel):
+    """The 1cycle policy: warm up to ``max_lr``, then anneal to ``max_lr / div / final_div``."""
+
+    model_config = _config(
+        {"type": "OneCycleLR", "max_lr": 0.1, "total_steps": 1000}, _DOCS.format("OneCycleLR")
+    )
+    type: Literal["OneCycleLR"]
+    max_lr: PerGroup
+    total_steps: PositiveStrictInt | None = None
+    epochs: PositiveStrictInt | None = None
+    steps_per_epoch: PositiveStrictInt | None = None
+    pct_start: Annotated[
+        float,
+        BeforeValidator(_float_not_int),
+        Field(ge=0.0, le=1.0, allow_inf_nan=False, description="A float between 0 and 1."),
+    ] = 0.3
+    anneal_strategy: Literal["cos", "linear"] = "cos"
+    cycle_momentum: bool = True
+    base_momentum: PerGroup = 0.85
+    max_momentum: PerGroup = 0.95
+    div_factor: FiniteFloat = 25.0
+    final_div_factor: FiniteFloat = 1e4
+    three_phase: bool = False
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine scheduler for ``groups`` param groups."""
+        if self.total_steps is not None:
+            total_steps = self.total_steps
+        elif self.epochs is not None and self.steps_per_epoch is not None:
+            total_steps = self.epochs * self.steps_per_epoch
+        else:
+            raise ScheduleError(
+                "You must define either total_steps OR (epochs AND steps_per_epoch)",
+                (*loc, "total_steps"),
+            )
+        return cyclic.OneCycleLR(
+            loc,
+            max_lr=per_group(self.max_lr, groups, (*loc, "max_lr")),
+            total_steps=total_steps,
+            pct_start=self.pct_start,
+            anneal_strategy=self.anneal_strategy,
+            cycle_momentum=self.cycle_momentum,
+            base_momentum=per_group(self.base_momentum, groups, (*loc, "base_momentum")),
+            max_momentum=per_group(self.max_momentum, groups, (*loc, "max_momentum")),
+            div_factor=self.div_factor,
+            final_div_factor=self.final_div_factor,
+            three_phase=self.three_phase,
+        )
+
+
+LEAF_MODELS = (
+    LambdaLR,
+    MultiplicativeLR,
+    StepLR,
+    MultiStepLR,
+    ConstantLR,
+    LinearLR,
+    ExponentialLR,
+    PolynomialLR,
+    CosineAnnealingLR,
+    CyclicLR,
+    OneCycleLR,
+    CosineAnnealingWarmRestarts,
+)

@@ -1,0 +1,160 @@
+"""Cosine annealing: CosineAnnealingLR (recursive form) and CosineAnnealingWarmRestarts."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from service.engine.errors import Loc, ScheduleError
+from service.engine.maps import Maps
+from service.engine.nodes import RESTART, STEP, Leaf, fail_where, local_epochs
+from service.engine.types import FloatArray, IntArray
+
+
+def cosine_value(
+    base: FloatArray, eta_min: float, t_cur: FloatArray, t_max: FloatArray | float
+) -> FloatArray:
+    r""":math:`\eta + (b - \eta)(1 + \cos(\pi t / T))/2`, in PyTorch's operation order."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        angle = np.pi * t_cur / t_max
+    values: FloatArray = eta_min + (base[:, None] - eta_min) * (1 + np.cos(angle)) / 2
+    return values
+
+
+class CosineAnnealingLR(Leaf):
+    r"""Cosine annealing from the base lr to ``eta_min`` over ``T_max`` steps, not clamped.
+
+    :math:`lr_k = \eta + (b - \eta)(1 + \cos(\pi k / T))/2`; past ``T_max`` it rises again
+    (period :math:`2T`). PyTorch computes it recursively, as
+    :math:`lr_k = \eta + (lr_{k-1} - \eta)\,\frac{1 + \cos(\pi k/T)}{1 + \cos(\pi (k-1)/T)}`
+    with an additive branch at :math:`k \equiv T + 1 \pmod{2T}`; inside compositions that
+    recursion is followed (it tracks manual and other schedulers' changes), on its own the
+    closed form is used, which agrees with PyTorch's recursion to ~1e-10 relative.
+    """
+
+    has_closed_form = True
+
+    def __init__(self, loc: Loc, T_max: float, eta_min: float) -> None:  # noqa: N803 - PyTorch's name
+        super().__init__(loc)
+        self.t_max = T_max
+        self.eta_min = eta_min
+
+    def _zero_t_max(self, epochs: IntArray) -> None:
+        fail_where(
+            np.ones(epochs.shape, dtype=bool),
+            "T_max=0: PyTorch raises ZeroDivisionError (modulo by zero) at the first step",
+            (*self.loc, "T_max"),
+            at=epochs,
+        )
+
+    def get_lr(self, epochs: IntArray, initial: bool) -> Maps:
+        groups, n = self.optimizer.groups, epochs.shape[0]
+        if initial:
+            return Maps.identity(groups, n)
+        t, eta = self.t_max, self.eta_min
+        if t == 0:
+            self._zero_t_max(epochs)
+        restart_branch = np.mod(epochs - 1 - t, 2 * t) == 0
+        e = epochs.astype(np.float64)
+        numerators = 1 + np.cos(np.pi * e / t)
+        denominators = 1 + np.cos(np.pi * (e - 1) / t)
+        fail_where(
+            ~restart_branch & (denominators == 0),
+            f"T_max={t}: PyTorch raises ZeroDivisionError (1 + cos(pi (k-1) / T_max) == 0)",
+            (*self.loc, "T_max"),
+            at=epochs,
+        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = numerators / np.where(restart_branch, 1.0, denominators)
+        a = np.where(restart_branch, 1.0, ratios)
+        bump = (self.base_lrs[:, None] - eta) * (1 - math.cos(math.pi / t)) / 2
+        b = np.where(restart_branch, bump, eta - a * eta)
+        return Maps(np.broadcast_to(a, (groups, n)).copy(), np.broadcast_to(b, (groups, n)).copy())
+
+    def closed_form(self, epochs: IntArray) -> Maps:
+        if self.t_max == 0:
+            raise ScheduleError(
+                "T_max=0: PyTorch raises ZeroDivisionError",
+                (*self.loc, "T_max"),
+                epoch=int(epochs[0]),
+            )
+        return Maps.absolute(
+            cosine_value(self.base_lrs, self.eta_min, epochs.astype(np.float64), self.t_max)
+        )
+
+    def standalone(self, k: IntArray) -> tuple[FloatArray, FloatArray | None] | None:
+        if self.t_max == 0:
+            self._zero_t_max(k[k > 0])
+            return self.base_lrs[:, None] * np.ones(k.shape), None
+        return self.closed_form(k).b, None
+
+
+class CosineAnnealingWarmRestarts(Leaf):
+    r"""SGDR: cosine from the base lr to ``eta_min`` over ``T_i`` steps, then restart.
+
+    :math:`lr = \eta + (b - \eta)(1 + \cos(\pi T_{cur} / T_i))/2` with :math:`T_0` the first
+    period and each next period ``T_mult`` times longer. Absolute: it ignores changes other
+    schedulers made to the lr.
+    """
+
+    def __init__(self, loc: Loc, T_0: int, T_mult: int, eta_min: float) -> None:  # noqa: N803
+        super().__init__(loc)
+        self.t_0 = T_0
+        self.t_mult = T_mult
+        self.eta_min = eta_min
+        self.position = -1
+        """Steps since the schedule (re)started; encodes PyTorch's ``T_cur``/``T_i``."""
+
+    def _period(self, position: IntArray) -> tuple[FloatArray, FloatArray]:
+        """``(T_cur, T_i)`` after ``position`` increments from ``(0, T_0)``."""
+        if self.t_mult == 1:
+            return (position % self.t_0).astype(np.float64), np.full(
+                position.shape, float(self.t_0)
+            )
+        starts = [0]
+        length = self.t_0
+        limit = int(position.max()) if position.size else 0
+        while starts[-1] <= limit:
+            starts.append(starts[-1] + length)
+            length *= self.t_mult
+        bounds = np.asarray(starts[:-1], dtype=np.int64)
+        cycle = np.searchsorted(bounds, position, side="right") - 1
+        t_i = self.t_0 * np.power(float(self.t_mult), cycle.astype(np.float64))
+        return (position - bounds[cycle]).astype(np.float64), t_i
+
+    def _values(self, position: IntArray) -> FloatArray:
+        t_cur, t_i = self._period(position)
+        return cosine_value(self.base_lrs, self.eta_min, t_cur, t_i)
+
+    def get_lr(self, epochs: IntArray, initial: bool) -> Maps:
+        # Only reached through the scalar construction path (see _step / advance).
+        return Maps.absolute(self._values(np.full(epochs.shape, self.position, dtype=np.int64)))
+
+    def _step(self, initial: bool) -> None:
+        self.position = 0 if self.last_epoch < 0 else self.position + 1
+        self.last_epoch = max(self.last_epoch + 1, 0)
+        self.optimizer.apply(Maps.absolute(self._values(np.array([self.position]))))
+
+    def restart(self, at_step: int) -> None:
+        self.last_epoch = 0
+        self.optimizer.apply(Maps.absolute(self._values(np.array([self.position]))))
+
+    def advance(self, events: np.ndarray, first_step: int) -> Maps:
+        called = np.flatnonzero(events)
+        groups = self.optimizer.groups
+        if called.size == 0:
+            return Maps.identity(groups, events.shape[0])
+        kinds = events[called]
+        start = self.position
+        if self.last_epoch < 0 and kinds[0] == STEP:
+            start = -1  # step() from a negative last_epoch restarts the cycle at T_cur = 0
+            kinds = kinds.copy()
+            kinds[0] = RESTART  # ... and sets last_epoch to 0, like a restart
+        positions = start + np.cumsum(events[called] == STEP)
+        self.last_epoch = int(local_epochs(kinds, self.last_epoch)[-1])
+        self.position = int(positions[-1])
+        return Maps.absolute(self._values(positions)).scatter(called, events.shape[0])
+
+    def standalone(self, k: IntArray) -> tuple[FloatArray, FloatArray | None] | None:
+        return self._values(k), None

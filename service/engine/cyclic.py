@@ -1,0 +1,264 @@
+"""Schedules that cycle lr and momentum together: CyclicLR and OneCycleLR (both absolute)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from service.engine.errors import Loc, ScheduleError
+from service.engine.expressions import Expression
+from service.engine.maps import Maps
+from service.engine.nodes import Leaf, fail_where
+from service.engine.optimizer import Optimizer
+from service.engine.types import FloatArray, IntArray
+
+
+class CyclicLR(Leaf):
+    r"""Cyclical learning rate (Smith, 2017): a triangle between ``base_lr`` and ``max_lr``.
+
+    With :math:`S = up + down`, :math:`c = \lfloor 1 + k/S \rfloor`, :math:`x = 1 + k/S - c`:
+    the scale factor is :math:`x / r` while :math:`x \le r = up/S`, else :math:`(x-1)/(r-1)`;
+    :math:`lr = base + (max - base)\,sf\,s(\cdot)` where the amplitude scale :math:`s` is
+    1 (triangular), :math:`2^{-(c-1)}` (triangular2), :math:`\gamma^k` (exp_range) or the
+    user's ``scale_fn`` of the cycle or the step. Momentum moves inversely between
+    ``max_momentum`` and ``base_momentum``.
+    """
+
+    def __init__(
+        self,
+        loc: Loc,
+        base_lr: FloatArray,
+        max_lr: FloatArray,
+        step_size_up: float,
+        step_size_down: float | None,
+        mode: str,
+        gamma: float,
+        scale_fn: Expression | None,
+        scale_mode: Literal["cycle", "iterations"],
+        cycle_momentum: bool,
+        base_momentum: FloatArray,
+        max_momentum: FloatArray,
+    ) -> None:
+        super().__init__(loc)
+        self.base_lr_param = base_lr
+        self.max_lrs = max_lr
+        up = float(step_size_up)
+        down = float(step_size_down) if step_size_down is not None else up
+        self.total_size = up + down
+        if self.total_size == 0:
+            raise ScheduleError(
+                "step_size_up + step_size_down = 0: PyTorch raises ZeroDivisionError",
+                (*loc, "step_size_up"),
+            )
+        self.step_ratio = up / self.total_size
+        self.mode = mode
+        self.gamma = gamma
+        self.scale_fn = scale_fn
+        if scale_fn is None:
+            scale_mode = "iterations" if mode == "exp_range" else "cycle"
+        self.scale_mode = scale_mode
+        self.sets_momentum = cycle_momentum
+        self.base_momentums = base_momentum
+        self.max_momentums = max_momentum
+
+    def prepare(self, opt: Optimizer) -> None:
+        opt.lr = self.base_lr_param.copy()
+        if self.sets_momentum:
+            opt.momentum = self.max_momentums.copy()
+            opt.group_keys["max_momentum"] = self.max_momentums.copy()
+            opt.group_keys["base_momentum"] = self.base_momentums.copy()
+
+    def finish(self, opt: Optimizer) -> None:
+        self.base_lrs = self.base_lr_param.copy()
+
+    def _scale(self, cycle: FloatArray, epochs: IntArray) -> FloatArray:
+        """The amplitude scale at each step, raising where PyTorch's float pow overflows."""
+        argument = cycle if self.scale_mode == "cycle" else epochs.astype(np.float64)
+        if self.scale_fn is not None:
+            evaluation = self.scale_fn.evaluate(argument.astype(np.int64))
+            if evaluation.first_error is not None:
+                value, reason = evaluation.first_error
+                index = int(np.argmax(argument == value))
+                raise ScheduleError(
+                    f"scale_fn {self.scale_fn.source!r} fails at {self.scale_mode} {value}: {reason}",
+                    (*self.loc, "scale_fn"),
+                    epoch=int(epochs[index]),
+                )
+            return evaluation.values
+        if self.mode == "triangular":
+            return np.ones(epochs.shape)
+        with np.errstate(over="ignore"):
+            if self.mode == "triangular2":
+                powers = np.power(2.0, cycle - 1)
+                fail_where(
+                    np.isinf(powers),
+                    "triangular2: 2.0 ** (cycle - 1) overflows (PyTorch raises OverflowError)",
+                    (*self.loc, "mode"),
+                    at=epochs,
+                )
+                return 1 / powers
+            scales = np.power(self.gamma, epochs.astype(np.float64))
+        fail_where(
+            np.isinf(scales) & np.isfinite(self.gamma),
+            f"gamma={self.gamma}: gamma ** step overflows (PyTorch raises OverflowError)",
+            (*self.loc, "gamma"),
+            at=epochs,
+        )
+        return scales
+
+    def get_lr(self, epochs: IntArray, initial: bool) -> Maps:
+        e = epochs.astype(np.float64)
+        cycle = np.floor(1 + e / self.total_size)
+        x = 1.0 + e / self.total_size - cycle
+        rising = x <= self.step_ratio
+        fail_where(
+            rising & (self.step_ratio == 0),
+            "step_size_up=0: PyTorch raises ZeroDivisionError (0 / 0 at the start of a cycle)",
+            (*self.loc, "step_size_up"),
+            at=epochs,
+        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            factor = np.where(rising, x / self.step_ratio, (x - 1) / (self.step_ratio - 1))
+        scale = self._scale(cycle, epochs)
+        lrs = self.base_lrs[:, None] + (self.max_lrs - self.base_lrs)[:, None] * factor * scale
+        maps = Maps.absolute(lrs)
+        if self.sets_momentum:
+            heights = (self.max_momentums - self.base_momentums)[:, None] * factor
+            maps.with_momentum(self.max_momentums[:, None] - heights * scale)
+        return maps
+
+    def standalone(self, k: IntArray) -> tuple[FloatArray, FloatArray | None] | None:
+        maps = self.get_lr(k, initial=False)
+        return maps.b, maps.mb
+
+
+class OneCycleLR(Leaf):
+    r"""The 1cycle policy (Smith & Topin, 2018): warm up to ``max_lr``, then anneal far below.
+
+    Phases end at :math:`p T - 1` and :math:`T - 1` (three-phase: :math:`pT - 1`,
+    :math:`2pT - 2`, :math:`T - 1`); within a phase, with :math:`t` its progress in [0, 1],
+    ``cos``: :math:`end + (start - end)(1 + \cos \pi t)/2`, ``linear``:
+    :math:`start + (end - start) t`. It starts at ``max_lr / div_factor`` and ends at that
+    over ``final_div_factor``; step ``total_steps`` is allowed (it extrapolates), later ones
+    raise. Momentum runs the opposite way between ``max_momentum`` and ``base_momentum``.
+    """
+
+    def __init__(
+        self,
+        loc: Loc,
+        max_lr: FloatArray,
+        total_steps: int,
+        pct_start: float,
+        anneal_strategy: Literal["cos", "linear"],
+        cycle_momentum: bool,
+        base_momentum: FloatArray,
+        max_momentum: FloatArray,
+        div_factor: float,
+        final_div_factor: float,
+        three_phase: bool,
+    ) -> None:
+        super().__init__(loc)
+        self.max_lr_param = max_lr
+        self.total_steps = total_steps
+        self.anneal_strategy = anneal_strategy
+        self.sets_momentum = cycle_momentum
+        self.base_momentum_param = base_momentum
+        self.max_momentum_param = max_momentum
+        self.div_factor = div_factor
+        self.final_div_factor = final_div_factor
+        if div_factor == 0:
+            raise ScheduleError(
+                "div_factor=0: PyTorch raises ZeroDivisionError", (*loc, "div_factor")
+            )
+        if final_div_factor == 0:
+            raise ScheduleError(
+                "final_div_factor=0: PyTorch raises ZeroDivisionError", (*loc, "final_div_factor")
+            )
+        first_end = float(pct_start * total_steps) - 1
+        if three_phase:
+            self.phases = [
+                (first_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                (
+                    float(2 * pct_start * total_steps) - 2,
+                    "max_lr",
+                    "initial_lr",
+                    "base_momentum",
+                    "max_momentum",
+                ),
+                (float(total_steps - 1), "initial_lr", "min_lr", "max_momentum", "max_momentum"),
+            ]
+        else:
+            self.phases = [
+                (first_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                (float(total_steps - 1), "max_lr", "min_lr", "base_momentum", "max_momentum"),
+            ]
+
+    def prepare(self, opt: Optimizer) -> None:
+        opt.initial_lr = self.max_lr_param / self.div_factor
+        opt.group_keys["max_lr"] = self.max_lr_param.copy()
+        opt.group_keys["min_lr"] = opt.initial_lr / self.final_div_factor
+        if self.sets_momentum:
+            opt.momentum = self.max_momentum_param.copy()
+            opt.group_keys["max_momentum"] = self.max_momentum_param.copy()
+            opt.group_keys["base_momentum"] = self.base_momentum_param.copy()
+
+    def _group_value(self, key: str) -> FloatArray:
+        opt = self.optimizer
+        if key == "initial_lr":
+            assert opt.initial_lr is not None
+            return opt.initial_lr
+        return opt.group_keys[key]
+
+    def _anneal(self, start: FloatArray, end: FloatArray, pct: FloatArray) -> FloatArray:
+        if self.anneal_strategy == "cos":
+            cos_out = np.cos(np.pi * pct) + 1
+            annealed: FloatArray = end + (start - end) / 2.0 * cos_out
+            return annealed
+        linear: FloatArray = (end - start) * pct + start
+        return linear
+
+    def get_lr(self, epochs: IntArray, initial: bool) -> Maps:
+        fail_where(
+            epochs > self.total_steps,
+            f"Tried to step past total_steps={self.total_steps} (PyTorch raises ValueError); "
+            f"steps may be at most total_steps + 1",
+            (*self.loc, "total_steps"),
+            at=epochs,
+        )
+        groups, n = self.optimizer.groups, epochs.shape[0]
+        e = epochs.astype(np.float64)
+        lrs = np.empty((groups, n))
+        momenta = np.empty((groups, n))
+        unassigned = np.ones(n, dtype=bool)
+        start_step = 0.0
+        for index, (end_step, start_lr, end_lr, start_m, end_m) in enumerate(self.phases):
+            last = index == len(self.phases) - 1
+            here = unassigned & ((e <= end_step) | last)
+            unassigned &= ~here
+            if not here.any():
+                start_step = end_step
+                continue
+            fail_where(
+                here & (end_step == start_step),
+                "pct_start * total_steps gives an empty phase: PyTorch raises ZeroDivisionError",
+                (*self.loc, "pct_start"),
+                at=epochs,
+            )
+            pct = (e[here] - start_step) / (end_step - start_step)
+            lrs[:, here] = self._anneal(
+                self._group_value(start_lr)[:, None], self._group_value(end_lr)[:, None], pct
+            )
+            if self.sets_momentum:
+                momenta[:, here] = self._anneal(
+                    self._group_value(start_m)[:, None], self._group_value(end_m)[:, None], pct
+                )
+            start_step = end_step
+        maps = Maps.absolute(lrs)
+        if self.sets_momentum:
+            maps.with_momentum(momenta)
+        return maps
+
+    def standalone(self, k: IntArray) -> tuple[FloatArray, FloatArray | None] | None:
+        maps = self.get_lr(k, initial=False)
+        return maps.b, maps.mb

@@ -1,0 +1,24 @@
+"""The one exception the engine raises for a configuration PyTorch would reject."""
+
+from __future__ import annotations
+
+Loc = tuple[str | int, ...]
+
+
+class ScheduleError(ValueError):
+    """A schedule cannot be computed as requested; ``loc`` is the offending field's path.
+
+    The path is relative to the object the caller handed in (e.g. ``("schedulers", 1,
+    "T_max")`` inside a ``schedule``); the API layer prefixes it and answers 422.
+    """
+
+    def __init__(self, message: str, loc: Loc = (), epoch: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.loc: Loc = loc
+        self.epoch = epoch
+        """The scheduler's own ``last_epoch`` at which PyTorch fails, when known."""
+
+    def within(self, *prefix: str | int) -> ScheduleError:
+        """The same error with ``prefix`` put in front of its path."""
+        return ScheduleError(self.message, (*prefix, *self.loc), self.epoch)

@@ -1,0 +1,41 @@
+"""The ASGI application: ``app = create_app()``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from service.api import plateau, schedules
+from service.config import Settings, get_settings
+from service.engine.errors import ScheduleError
+
+
+async def _schedule_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Answer a configuration the engine rejects like any other validation error: 422."""
+    assert isinstance(exc, ScheduleError)
+    detail = [{"type": "value_error", "loc": ["body", *exc.loc], "msg": exc.message}]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application for ``settings`` (the environment's when omitted)."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="lrsched",
+        version="0.1.0",
+        summary="Learning-rate schedules as a service.",
+        description=(
+            "Every PyTorch LR scheduler as a vectorized curve, and ReduceLROnPlateau over a "
+            "metric history. *The LR at step k* is `optimizer.param_groups[g]['lr']` after the "
+            "scheduler was constructed and `step()` was called k times."
+        ),
+        max_body_size=settings.max_body_bytes,
+    )
+    app.state.settings = settings
+    app.add_exception_handler(ScheduleError, _schedule_error_handler)
+    app.include_router(schedules.router)
+    app.include_router(plateau.router)
+    return app
+
+
+app = create_app()
