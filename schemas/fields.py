@@ -28,6 +28,12 @@ PerGroup: TypeAlias = (
     FiniteFloat | Annotated[list[FiniteFloat], Field(min_length=1, max_length=MAX_GROUPS)]
 )
 """One value for every param group, or a list with one value per group."""
+LearningRate = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+"""An optimizer learning rate: PyTorch's optimizers reject negative ones."""
+LearningRates: TypeAlias = (
+    LearningRate | Annotated[list[LearningRate], Field(min_length=1, max_length=MAX_GROUPS)]
+)
+"""The optimizer's lr: one for every param group, or one per group."""
 
 
 def _compiles(source: str) -> str:

@@ -236,7 +236,13 @@ class CyclicLR(BaseModel):
     ] = "triangular"
     gamma: FiniteFloat = 1.0
     scale_fn: ExpressionSource | None = None
-    scale_mode: Literal["cycle", "iterations"] = "cycle"
+    scale_mode: Annotated[
+        str,
+        Field(
+            max_length=64,
+            description="`cycle` or `iterations` (PyTorch treats any other value as iterations).",
+        ),
+    ] = "cycle"
     cycle_momentum: bool = True
     base_momentum: PerGroup = 0.8
     max_momentum: PerGroup = 0.9

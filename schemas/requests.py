@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.fields import MAX_INT, PerGroup
+from schemas.fields import MAX_INT, LearningRates
 from schemas.schedules import ScheduleSpec
 
 
@@ -27,7 +27,7 @@ class ScheduleRequest(BaseModel):
     )
 
     schedule: ScheduleSpec
-    lr: PerGroup = Field(
+    lr: LearningRates = Field(
         default=0.001,
         description="The optimizer's learning rate: one number, or one per param group.",
     )

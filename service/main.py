@@ -14,6 +14,15 @@ async def _schedule_error_handler(request: Request, exc: Exception) -> JSONRespo
     """Answer a configuration the engine rejects like any other validation error: 422."""
     assert isinstance(exc, ScheduleError)
     detail = [{"type": "value_error", "loc": ["body", *exc.loc], "msg": exc.message}]
+    if exc.step is not None:
+        detail.append(
+            {
+                "type": "value_error",
+                "loc": ["body", "steps"],
+                "msg": f"PyTorch fails at step {exc.step}, inside the requested range "
+                f"(steps <= {exc.step} would stop before it): {exc.message}",
+            }
+        )
     return JSONResponse({"detail": detail}, status_code=422)
 
 

@@ -102,7 +102,10 @@ def compute_schedule(
     headers = {"ETag": tag, "Vary": "Accept"}
     if encoding.matches(if_none_match, tag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    curve = compute(root, np.asarray(lrs, dtype=np.float64), steps)
+    try:
+        curve = compute(root, np.asarray(lrs, dtype=np.float64), steps)
+    except ScheduleError as error:
+        raise error.within("schedule") from None
     if media_type != encoding.JSON and series == "momentum" and curve.momentum is None:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,

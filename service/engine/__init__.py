@@ -80,7 +80,9 @@ def _standalone(root: Leaf, k: IntArray) -> Curve | None:
         values = root.standalone(k)
     except ScheduleError as error:
         if error.epoch is not None:
-            raise ScheduleError(f"{error.message} (at step {error.epoch})", error.loc) from None
+            raise ScheduleError(
+                f"{error.message} (at step {error.epoch})", error.loc, step=error.epoch
+            ) from None
         raise
     if values is None:
         return None

@@ -35,7 +35,7 @@ class CyclicLR(Leaf):
         mode: str,
         gamma: float,
         scale_fn: Expression | None,
-        scale_mode: Literal["cycle", "iterations"],
+        scale_mode: str,
         cycle_momentum: bool,
         base_momentum: FloatArray,
         max_momentum: FloatArray,
@@ -57,7 +57,7 @@ class CyclicLR(Leaf):
         self.scale_fn = scale_fn
         if scale_fn is None:
             scale_mode = "iterations" if mode == "exp_range" else "cycle"
-        self.scale_mode = scale_mode
+        self.scale_mode = "cycle" if scale_mode == "cycle" else "iterations"
         self.sets_momentum = cycle_momentum
         self.base_momentums = base_momentum
         self.max_momentums = max_momentum

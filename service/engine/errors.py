@@ -12,13 +12,17 @@ class ScheduleError(ValueError):
     "T_max")`` inside a ``schedule``); the API layer prefixes it and answers 422.
     """
 
-    def __init__(self, message: str, loc: Loc = (), epoch: int | None = None) -> None:
+    def __init__(
+        self, message: str, loc: Loc = (), epoch: int | None = None, step: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.loc: Loc = loc
         self.epoch = epoch
-        """The scheduler's own ``last_epoch`` at which PyTorch fails, when known."""
+        """The failing scheduler's own ``last_epoch`` where PyTorch fails, when known."""
+        self.step = step
+        """The requested step at which PyTorch fails (so fewer steps would avoid it)."""
 
     def within(self, *prefix: str | int) -> ScheduleError:
         """The same error with ``prefix`` put in front of its path."""
-        return ScheduleError(self.message, (*prefix, *self.loc), self.epoch)
+        return ScheduleError(self.message, (*prefix, *self.loc), self.epoch, self.step)

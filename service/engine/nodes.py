@@ -223,7 +223,7 @@ def _at_outer_step(
         hits = np.flatnonzero(epochs == error.epoch)
         if hits.size:
             outer = first_step + int(called[hits[0]])
-            return ScheduleError(f"{error.message} (at step {outer})", error.loc)
+            return ScheduleError(f"{error.message} (at step {outer})", error.loc, step=outer)
     return error
 
 
