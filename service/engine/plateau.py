@@ -108,18 +108,17 @@ def is_better(config: PlateauConfig, metric: float, best: float) -> bool:
 def _reduce(config: PlateauConfig, lrs: tuple[float, ...]) -> tuple[tuple[float, ...], bool]:
     """Each group's ``new = max(old * factor, min_lr)``, kept only where ``old - new > eps``.
 
-    Also says whether any group's LR changed.
+    Returns the LRs (``lrs`` itself when no group was updated) and whether any LR changed.
     """
-    out: list[float] = []
-    changed = False
-    for old, min_lr in zip(lrs, config.min_lrs, strict=True):
+    out = list(lrs)
+    applied = changed = False
+    for group, (old, min_lr) in enumerate(zip(lrs, config.min_lrs, strict=True)):
         new = max(old * config.factor, min_lr)
         if old - new > config.eps:
-            out.append(new)
+            out[group] = new
+            applied = True
             changed = changed or new != old
-        else:
-            out.append(old)
-    return tuple(out), changed
+    return (tuple(out) if applied else lrs), changed
 
 
 def _decide(
@@ -176,22 +175,27 @@ def replay(config: PlateauConfig, lrs: Sequence[float], metrics: Sequence[float]
     start = initial_state(config, lrs)
     best, num_bad_epochs, cooldown_counter = start.best, 0, 0
     current = start.lrs
-    levels = [current]  # the LRs in force: initially, then after each reduction
-    changes: list[int] = []  # the step at which each reduction happened
-    reduced = np.zeros(len(metrics), dtype=np.bool_)
+    levels = [current]  # the LRs in force: initially, then after each update
+    updates: list[int] = []  # the step at which each later level starts
+    cuts: list[int] = []  # the steps that changed some LR
     for i, metric in enumerate(metrics):
         best, num_bad_epochs, cooldown_counter, reduce_now = _decide(
             config, best, num_bad_epochs, cooldown_counter, float(metric)
         )
         if reduce_now:
-            current, changed = _reduce(config, current)
-            levels.append(current)
-            changes.append(i)
-            reduced[i] = changed
+            new, changed = _reduce(config, current)
+            if new is not current:
+                levels.append(new)
+                updates.append(i)
+                current = new
+            if changed:
+                cuts.append(i)
     level_of_step = np.searchsorted(
-        np.asarray(changes, dtype=np.int64), np.arange(len(metrics)), side="right"
+        np.asarray(updates, dtype=np.int64), np.arange(len(metrics)), side="right"
     )
     lr = np.asarray(levels, dtype=np.float64).T[:, level_of_step]
+    reduced = np.zeros(len(metrics), dtype=np.bool_)
+    reduced[cuts] = True
     state = PlateauState(
         lrs=current,
         best=best,
