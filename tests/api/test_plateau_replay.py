@@ -5,23 +5,18 @@ from __future__ import annotations
 import json
 import math
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from schemas.numbers import NonFiniteFloat
 from schemas.plateau import PlateauReplayRequest, PlateauReplayResponse, ReduceLROnPlateau
 from service.config import Settings
-
-with warnings.catch_warnings():
-    # starlette asks for httpx2 at import time; httpx still works.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from fastapi.testclient import TestClient
+from service.main import create_app
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "plateau.json"
 FIXTURES: list[dict[str, Any]] = json.loads(GOLDEN.read_text(encoding="utf-8"))
@@ -30,33 +25,9 @@ REJECTED = [fixture for fixture in FIXTURES if "error" in fixture]
 URL = "/v1/plateau/replay"
 
 
-def build_app(settings: Settings) -> FastAPI:
-    """The real application, or (while ``service.api.schedules`` is not there) the same wiring."""
-    try:
-        from service.main import create_app
-    except ImportError:
-        from fastapi import Request
-        from fastapi.responses import JSONResponse
-
-        from service.api.plateau import router
-        from service.engine.errors import ScheduleError
-
-        async def schedule_error(request: Request, exc: Exception) -> JSONResponse:
-            assert isinstance(exc, ScheduleError)
-            detail = [{"type": "value_error", "loc": ["body", *exc.loc], "msg": exc.message}]
-            return JSONResponse({"detail": detail}, status_code=422)
-
-        app = FastAPI()
-        app.state.settings = settings
-        app.add_exception_handler(ScheduleError, schedule_error)
-        app.include_router(router)
-        return app
-    return create_app(settings)
-
-
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient]:
-    with TestClient(build_app(Settings(store="memory"))) as test_client:
+    with TestClient(create_app(Settings(store="memory"))) as test_client:
         yield test_client
 
 
@@ -274,7 +245,7 @@ def test_non_finite_float_schema_is_a_number_or_one_of_three_strings() -> None:
 
 
 def test_more_values_than_max_values_is_413() -> None:
-    with TestClient(build_app(Settings(store="memory", max_values=100))) as small:
+    with TestClient(create_app(Settings(store="memory", max_values=100))) as small:
         schedule = {"type": "ReduceLROnPlateau"}
         status, body = post(small, {"schedule": schedule, "lr": [0.1, 0.2], "metrics": [1.0] * 50})
         assert status == 200
@@ -284,7 +255,7 @@ def test_more_values_than_max_values_is_413() -> None:
 
 
 def test_too_many_metrics_is_refused_before_computing() -> None:
-    with TestClient(build_app(Settings(store="memory", max_values=1000))) as small:
+    with TestClient(create_app(Settings(store="memory", max_values=1000))) as small:
         request = {"schedule": {"type": "ReduceLROnPlateau"}, "metrics": [0.5] * 300_000}
         started = time.perf_counter()
         status, _ = post(small, request)
