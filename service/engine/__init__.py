@@ -66,11 +66,14 @@ def compute(root: Node, lrs: FloatArray, steps: StepRange) -> Curve:
     stepping it through the range, and where a value is not finite.
     """
     opt = Optimizer(np.asarray(lrs, dtype=np.float64))
-    root.construct(opt)
     k = steps.indices()
-    curve = _standalone(root, k) if isinstance(root, Leaf) else None
-    if curve is None:
-        curve = _stepped(root, opt, steps)
+    # Overflow and invalid operations are found by the checks below (and by each
+    # scheduler's own checks where PyTorch raises), not by numpy's warnings.
+    with np.errstate(all="ignore"):
+        root.construct(opt)
+        curve = _standalone(root, k) if isinstance(root, Leaf) else None
+        if curve is None:
+            curve = _stepped(root, opt, steps)
     _check_finite(curve, k)
     return curve
 
