@@ -175,7 +175,7 @@ class PolynomialLR(BaseModel):
 
 
 class CosineAnnealingLR(BaseModel):
-    """Cosine from the lr to ``eta_min`` over ``T_max`` steps, rising again after (period 2 T_max)."""
+    """Cosine from the lr to ``eta_min`` over ``T_max`` steps; then rises again."""
 
     model_config = _config(
         {"type": "CosineAnnealingLR", "T_max": 100, "eta_min": 0.0},

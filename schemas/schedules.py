@@ -63,7 +63,8 @@ class SequentialLR(BaseModel):
         if len(self.milestones) != len(self.schedulers) - 1:
             raise ScheduleError(
                 "Sequential Schedulers expects number of schedulers provided to be one more than "
-                f"the number of milestone points, but got number of schedulers {len(self.schedulers)} "
+                "the number of milestone points, but got number of schedulers "
+                f"{len(self.schedulers)} "
                 f"and the number of milestones to be equal to {len(self.milestones)}",
                 (*loc, "milestones"),
             )

@@ -35,7 +35,7 @@ class CosineAnnealingLR(Leaf):
 
     has_closed_form = True
 
-    def __init__(self, loc: Loc, T_max: float, eta_min: float) -> None:  # noqa: N803 - PyTorch's name
+    def __init__(self, loc: Loc, T_max: float, eta_min: float) -> None:
         super().__init__(loc)
         self.t_max = T_max
         self.eta_min = eta_min
@@ -98,7 +98,7 @@ class CosineAnnealingWarmRestarts(Leaf):
     schedulers made to the lr.
     """
 
-    def __init__(self, loc: Loc, T_0: int, T_mult: int, eta_min: float) -> None:  # noqa: N803
+    def __init__(self, loc: Loc, T_0: int, T_mult: int, eta_min: float) -> None:
         super().__init__(loc)
         self.t_0 = T_0
         self.t_mult = T_mult

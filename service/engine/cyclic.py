@@ -81,7 +81,8 @@ class CyclicLR(Leaf):
                 value, reason = evaluation.first_error
                 index = int(np.argmax(argument == value))
                 raise ScheduleError(
-                    f"scale_fn {self.scale_fn.source!r} fails at {self.scale_mode} {value}: {reason}",
+                    f"scale_fn {self.scale_fn.source!r} fails at "
+                    f"{self.scale_mode} {value}: {reason}",
                     (*self.loc, "scale_fn"),
                     epoch=int(epochs[index]),
                 )

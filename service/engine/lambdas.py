@@ -21,7 +21,8 @@ def evaluate_per_group(
         if evaluation.first_error is not None:
             epoch, reason = evaluation.first_error
             raise ScheduleError(
-                f"{field} {expression.source!r} (param group {group}) fails at epoch {epoch}: {reason}",
+                f"{field} {expression.source!r} (param group {group}) fails at "
+                f"epoch {epoch}: {reason}",
                 (*loc, field),
                 epoch=epoch,
             )

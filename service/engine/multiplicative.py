@@ -29,7 +29,7 @@ def _is_integral(value: float) -> bool:
 
 
 class StepLR(Leaf):
-    r"""Decay by ``gamma`` every ``step_size`` steps: :math:`lr_k = b\,\gamma^{\lfloor k/s \rfloor}`.
+    r"""Decay by ``gamma`` every ``step_size`` steps: :math:`b\,\gamma^{\lfloor k/s \rfloor}`.
 
     Recursive form: at step k > 0 with ``k % step_size == 0`` (Python's modulo, so a
     negative or float ``step_size`` decays only at exact multiples) multiply by ``gamma``.
@@ -125,7 +125,7 @@ class MultiStepLR(Leaf):
 
 
 class ConstantLR(Leaf):
-    r"""Hold ``factor * lr`` until step ``total_iters``, then restore: :math:`b f` then :math:`b f / f`."""
+    r"""Hold ``factor * lr`` until step ``total_iters``, then restore it (:math:`b f / f`)."""
 
     has_closed_form = True
 
@@ -138,7 +138,8 @@ class ConstantLR(Leaf):
         if self.factor == 0:
             fail_where(
                 (epochs != 0) & (epochs == self.total_iters),
-                f"factor=0: PyTorch raises ZeroDivisionError when restoring the lr at step total_iters={self.total_iters}",
+                f"factor=0: PyTorch raises ZeroDivisionError restoring the lr at "
+                f"total_iters={self.total_iters}",
                 (*self.loc, "factor"),
                 at=epochs,
             )
@@ -201,7 +202,8 @@ class LinearLR(Leaf):
     def closed_form(self, epochs: IntArray) -> Maps:
         if self.total_iters == 0:
             raise ScheduleError(
-                "total_iters=0: PyTorch raises ZeroDivisionError restarting LinearLR in SequentialLR",
+                "total_iters=0: PyTorch raises ZeroDivisionError restarting LinearLR "
+                "in SequentialLR",
                 (*self.loc, "total_iters"),
                 epoch=0,
             )
@@ -253,7 +255,8 @@ class PolynomialLR(Leaf):
         if self.power < 0:
             fail_where(
                 epochs == self.total_iters,
-                f"power={self.power}: PyTorch raises ZeroDivisionError (0.0 cannot be raised to a negative power) at total_iters",
+                f"power={self.power}: PyTorch raises ZeroDivisionError (0.0 cannot be "
+                "raised to a negative power) at total_iters",
                 (*self.loc, "power"),
                 at=epochs,
             )
@@ -295,7 +298,8 @@ class PolynomialLR(Leaf):
             return self.base_lrs[:, None] * np.ones(k.shape), None
         if _is_integral(t) and self.power < 0 and k.size and k[-1] >= t:
             raise ScheduleError(
-                f"power={self.power}: PyTorch raises ZeroDivisionError (0.0 cannot be raised to a negative power) at step {int(t)}",
+                f"power={self.power}: PyTorch raises ZeroDivisionError (0.0 cannot be "
+                f"raised to a negative power) at step {int(t)}",
                 (*self.loc, "power"),
             )
         decayed = np.minimum(k, np.floor(t))

@@ -116,10 +116,10 @@ class Leaf(Node):
         """
         return None
 
-    def prepare(self, opt: Optimizer) -> None:  # noqa: B027 - optional hook
+    def prepare(self, opt: Optimizer) -> None:
         """What the constructor does before ``LRScheduler.__init__`` (default: nothing)."""
 
-    def finish(self, opt: Optimizer) -> None:  # noqa: B027 - optional hook
+    def finish(self, opt: Optimizer) -> None:
         """What the constructor does after ``LRScheduler.__init__`` (default: nothing)."""
 
     # -- PyTorch's LRScheduler machinery ---------------------------------------------

@@ -235,7 +235,11 @@ def test_closed_form_far_out_is_cheap(client: TestClient) -> None:
         ({"schedule": {"type": "ExponentialLR", "gamma": 0.9}, "steps": 3, "lr": -0.1}, "lr"),
         ({"schedule": {"type": "ExponentialLR", "gamma": 0.9}, "steps": 3, "stride": 0}, "stride"),
         (
-            {"schedule": {"type": "OneCycleLR", "max_lr": [0.1, 0.2], "total_steps": 9}, "lr": [1, 2, 3], "steps": 3},
+            {
+                "schedule": {"type": "OneCycleLR", "max_lr": [0.1, 0.2], "total_steps": 9},
+                "lr": [1, 2, 3],
+                "steps": 3,
+            },
             "max_lr",
         ),
         ({"schedule": {"type": "OneCycleLR", "max_lr": 0.1}, "steps": 3}, "total_steps"),
