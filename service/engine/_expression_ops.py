@@ -1,0 +1,250 @@
+"""Python's number semantics, vectorized: the operations behind ``service.engine.expressions``.
+
+Every operation takes and returns a :class:`Value`: one Python number per argument value,
+stored as float64 values, a flag saying which of them are Python ``int`` (``bool`` included),
+and an error code saying where Python would already have raised. Keeping the int flag lets us
+tell ``10 ** 400`` (an int too large for a float: PyTorch fails to convert it) from
+``1e300 * 1e300`` (a float that quietly becomes ``inf``); keeping error codes per element lets
+``1 / e if e > 0 else 1.0`` be fine at ``e == 0``, because the conditional selects the error
+codes with the same condition as the values.
+
+Error codes are 1-based indices into the compiled expression's message table (0: no error).
+An element keeps its first error (Python's evaluation order: left operand, right operand, then
+the operation itself); its value is meaningless from then on. Callers evaluate under
+``np.errstate(all="ignore")``: invalid or overflowing elements are detected here, not warned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+Floats = NDArray[np.float64]
+Flags = NDArray[np.bool_]
+Codes = NDArray[np.int16]
+FloatUfunc = Callable[[Floats], Floats]
+Comparison = Callable[[Floats, Floats], Flags]
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """Python numbers, one per argument value: ``values``, ``is_int`` and ``error`` codes."""
+
+    values: Floats
+    is_int: Flags
+    error: Codes
+
+
+def constant(shape: tuple[int, ...], number: float, is_int: bool) -> Value:
+    """A literal or named constant, repeated for every argument value."""
+    return Value(
+        np.full(shape, number, dtype=np.float64),
+        np.full(shape, is_int, dtype=np.bool_),
+        np.zeros(shape, dtype=np.int16),
+    )
+
+
+def argument(x: Floats) -> Value:
+    """The argument itself: PyTorch passes a Python int."""
+    return Value(x, np.ones(x.shape, dtype=np.bool_), np.zeros(x.shape, dtype=np.int16))
+
+
+def _first(*errors: Codes) -> Codes:
+    """Per element, the first non-zero code (Python evaluates left to right)."""
+    result = errors[0]
+    for later in errors[1:]:
+        result = np.where(result != 0, result, later)
+    return result
+
+
+def _raise_where(error: Codes, condition: Flags, code: int) -> Codes:
+    """Record ``code`` where ``condition`` holds and nothing was raised before."""
+    return np.where((error == 0) & condition, np.int16(code), error)
+
+
+def _ints_checked(values: Floats, is_int: Flags, error: Codes, too_large: int) -> Value:
+    """An int result beyond float range cannot become a learning rate: raise ``too_large``."""
+    return Value(values, is_int, _raise_where(error, is_int & ~np.isfinite(values), too_large))
+
+
+def truthy(value: Value) -> Flags:
+    """Python's ``bool(number)``: non-zero, NaN included."""
+    non_zero: Flags = value.values != 0
+    return non_zero
+
+
+def arithmetic(
+    operation: Callable[[Floats, Floats], Floats], left: Value, right: Value, too_large: int
+) -> Value:
+    """``+``, ``-``, ``*``: int when both are ints; floats overflow to inf without raising."""
+    is_int = left.is_int & right.is_int
+    values = operation(left.values, right.values)
+    return _ints_checked(values, is_int, _first(left.error, right.error), too_large)
+
+
+def negative(operand: Value) -> Value:
+    """Unary minus keeps the type."""
+    return Value(-operand.values, operand.is_int, operand.error)
+
+
+def true_divide(left: Value, right: Value, by_zero: int) -> Value:
+    """``/``: always a float; a zero divisor raises ZeroDivisionError."""
+    error = _raise_where(_first(left.error, right.error), right.values == 0, by_zero)
+    values = np.true_divide(left.values, right.values)
+    return Value(values, np.zeros(values.shape, dtype=np.bool_), error)
+
+
+def floor_divide(left: Value, right: Value, by_zero: int) -> Value:
+    """``//`` with Python's rounding toward -inf (``np.floor_divide`` follows CPython)."""
+    error = _raise_where(_first(left.error, right.error), right.values == 0, by_zero)
+    values = np.floor_divide(left.values, right.values)
+    return Value(values, left.is_int & right.is_int, error)
+
+
+def modulo(left: Value, right: Value, by_zero: int) -> Value:
+    """``%`` taking the divisor's sign, as Python does (``np.mod`` follows CPython)."""
+    error = _raise_where(_first(left.error, right.error), right.values == 0, by_zero)
+    values = np.mod(left.values, right.values)
+    return Value(values, left.is_int & right.is_int, error)
+
+
+@dataclass(frozen=True, slots=True)
+class PowerErrors:
+    """Codes for the ways ``a ** b`` raises (or, for a complex result, is refused)."""
+
+    zero_to_negative: int
+    complex_result: int
+    overflow: int
+    too_large: int
+
+
+def power(base: Value, exponent: Value, codes: PowerErrors, *, always_float: bool) -> Value:
+    """``a ** b`` / ``pow(a, b)``, or ``math.pow(a, b)`` when ``always_float``.
+
+    Special values follow C99 ``pow``, as CPython's float power does. Raised for finite operands
+    only: ``0.0 ** negative`` (ZeroDivisionError; ValueError in ``math.pow``), a negative base
+    with a fractional exponent (complex in Python, refused here) and overflow (OverflowError).
+    ``int ** non-negative int`` is an exact int in Python; beyond float range it is refused.
+    """
+    a, b = base.values, exponent.values
+    values = np.power(a, b)
+    finite = np.isfinite(a) & np.isfinite(b)
+    if always_float:
+        is_int = np.zeros(values.shape, dtype=np.bool_)
+    else:
+        is_int = base.is_int & exponent.is_int & (b >= 0)
+    zero_to_negative = finite & (a == 0) & (b < 0)
+    error = _first(base.error, exponent.error)
+    error = _raise_where(error, zero_to_negative, codes.zero_to_negative)
+    error = _raise_where(error, finite & (a < 0) & (b != np.floor(b)), codes.complex_result)
+    overflow = finite & np.isinf(values)
+    error = _raise_where(error, overflow & ~is_int, codes.overflow)
+    return _ints_checked(values, is_int, error, codes.too_large)
+
+
+def compare_chain(operands: list[Value], comparisons: list[Comparison]) -> Value:
+    """``a < b <= c``: each operand evaluated once, later ones only while all hold so far."""
+    left = operands[0]
+    holds = np.ones(left.values.shape, dtype=np.bool_)
+    error = left.error
+    for comparison, right in zip(comparisons, operands[1:], strict=True):
+        error = _first(error, np.where(holds, right.error, np.int16(0)))
+        holds = holds & comparison(left.values, right.values)
+        left = right
+    return Value(holds.astype(np.float64), np.ones(holds.shape, dtype=np.bool_), error)
+
+
+def logical_not(operand: Value) -> Value:
+    """``not a``: a bool."""
+    values = (operand.values == 0).astype(np.float64)
+    return Value(values, np.ones(values.shape, dtype=np.bool_), operand.error)
+
+
+def logical_and(left: Value, right: Value) -> Value:
+    """``a and b``: ``b`` where ``a`` is truthy (only there is ``b`` evaluated), else ``a``."""
+    take = truthy(left)
+    return Value(
+        np.where(take, right.values, left.values),
+        np.where(take, right.is_int, left.is_int),
+        _first(left.error, np.where(take, right.error, np.int16(0))),
+    )
+
+
+def logical_or(left: Value, right: Value) -> Value:
+    """``a or b``: ``a`` where it is truthy, else ``b`` (only there is ``b`` evaluated)."""
+    take = truthy(left)
+    return Value(
+        np.where(take, left.values, right.values),
+        np.where(take, left.is_int, right.is_int),
+        _first(left.error, np.where(take, np.int16(0), right.error)),
+    )
+
+
+def if_else(condition: Value, body: Value, orelse: Value) -> Value:
+    """``body if condition else orelse``: only the chosen branch counts, errors included."""
+    take = truthy(condition)
+    return Value(
+        np.where(take, body.values, orelse.values),
+        np.where(take, body.is_int, orelse.is_int),
+        _first(condition.error, np.where(take, body.error, orelse.error)),
+    )
+
+
+def extremum(operands: list[Value], *, largest: bool) -> Value:
+    """``min(a, b, ...)`` / ``max(...)``: like Python, keep the earlier operand unless a later
+    one compares strictly less (greater); with NaN that keeps whichever came first."""
+    best = operands[0]
+    for other in operands[1:]:
+        if largest:
+            take = other.values > best.values
+        else:
+            take = other.values < best.values
+        best = Value(
+            np.where(take, other.values, best.values),
+            np.where(take, other.is_int, best.is_int),
+            _first(best.error, other.error),
+        )
+    return best
+
+
+def absolute(operand: Value) -> Value:
+    """``abs(a)`` keeps the type."""
+    return Value(np.abs(operand.values), operand.is_int, operand.error)
+
+
+def round_to_int(operand: Value, rounding: FloatUfunc, not_finite: int) -> Value:
+    """``math.floor`` / ``math.ceil``: an int; a float inf (OverflowError) or NaN (ValueError)
+    raises. Ints pass through unchanged."""
+    invalid = ~operand.is_int & ~np.isfinite(operand.values)
+    values = rounding(operand.values)
+    return Value(
+        values,
+        np.ones(values.shape, dtype=np.bool_),
+        _raise_where(operand.error, invalid, not_finite),
+    )
+
+
+def float_function(
+    function: FloatUfunc, operand: Value, invalid: Callable[[Floats, Floats], Flags], code: int
+) -> Value:
+    """A one-argument ``math`` function: a float; ``invalid(argument, result)`` says where
+    Python raises (ValueError for a domain error, OverflowError for a finite argument whose
+    result overflows)."""
+    values = function(operand.values)
+    error = _raise_where(operand.error, invalid(operand.values, values), code)
+    return Value(values, np.zeros(values.shape, dtype=np.bool_), error)
+
+
+def logarithm_base(operand: Value, base: Value, domain: int, base_one: int) -> Value:
+    """``math.log(x, base)`` = ``log(x) / log(base)``: both must be positive (ValueError);
+    base 1 divides by zero (ZeroDivisionError)."""
+    error = _first(operand.error, base.error)
+    error = _raise_where(error, operand.values <= 0, domain)
+    error = _raise_where(error, base.values <= 0, domain)
+    denominator = np.log(base.values)
+    error = _raise_where(error, denominator == 0, base_one)
+    values = np.log(operand.values) / denominator
+    return Value(values, np.zeros(values.shape, dtype=np.bool_), error)
