@@ -215,6 +215,7 @@ def step_cases(p: Plan) -> None:
     p.ok("StepLR/step_size_0_only_k0", S("StepLR", step_size=0), steps=1)
     p.ok("StepLR/long_stride", S("StepLR", step_size=100, gamma=0.95), steps=5000, stride=7)
     p.ok("StepLR/start_past_steps_mid", S("StepLR", step_size=5), steps=40, start=39)
+    p.ok("StepLR/int_lr", S("StepLR", step_size=3, gamma=0.5), lr=1, steps=12)
 
     for slug, kwargs in {
         "docs_30_80": {"milestones": [30, 80]},
@@ -279,6 +280,18 @@ def constant_linear_cases(p: Plan) -> None:
         S("LinearLR", start_factor=0.001, total_iters=1000),
         steps=1200,
         stride=3,
+    )
+    # end_factor=0 is exactly 0.0 only for some start factors: (T*s + (T-1)*(0-s)) != s in
+    # floating point, so the last factor leaves a signed residue (~1e-19) that then stays.
+    residue = S("LinearLR", start_factor=0.1, end_factor=0.0, total_iters=10)
+    p.ok("LinearLR/end_0_residue_full_row", residue, steps=30)
+    p.ok("LinearLR/end_0_residue_after_total", residue, steps=30, start=10)
+    p.ok(
+        "LinearLR/end_0_positive_residue_after_total",
+        S("LinearLR", start_factor=0.3, end_factor=0.0, total_iters=5),
+        lr=L2,
+        steps=20,
+        start=6,
     )
 
 
@@ -428,6 +441,20 @@ def cyclic_cases(p: Plan) -> None:
         lr=None,
         steps=20,
     )
+    p.ok(
+        "CyclicLR/no_momentum_ignores_momentum_list_length",
+        S(
+            "CyclicLR",
+            base_lr=0.01,
+            max_lr=0.1,
+            step_size_up=3,
+            cycle_momentum=False,
+            base_momentum=[0.5, 0.6, 0.7, 0.8],
+            max_momentum=[0.9],
+        ),
+        lr=L2,
+        steps=20,
+    )
 
 
 def onecycle_cases(p: Plan) -> None:
@@ -506,6 +533,19 @@ def onecycle_cases(p: Plan) -> None:
     p.ok(
         "OneCycleLR/scalar_two_groups",
         S("OneCycleLR", max_lr=0.05, total_steps=15),
+        lr=L2,
+        steps=16,
+    )
+    p.ok(
+        "OneCycleLR/no_momentum_ignores_momentum_list_length",
+        S(
+            "OneCycleLR",
+            max_lr=0.05,
+            total_steps=15,
+            cycle_momentum=False,
+            base_momentum=[0.8, 0.8, 0.8],
+            max_momentum=[0.9],
+        ),
         lr=L2,
         steps=16,
     )
