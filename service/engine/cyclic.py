@@ -8,6 +8,7 @@ import numpy as np
 
 from service.engine.errors import Loc, ScheduleError
 from service.engine.expressions import Expression
+from service.engine.lambdas import first_failure_up_to
 from service.engine.maps import Maps
 from service.engine.nodes import Leaf, fail_where
 from service.engine.optimizer import Optimizer
@@ -78,8 +79,8 @@ class CyclicLR(Leaf):
         if self.scale_fn is not None:
             evaluation = self.scale_fn.evaluate(argument.astype(np.int64))
             if evaluation.first_error is not None:
-                value, reason = evaluation.first_error
-                index = int(np.argmax(argument == value))
+                index, reason = evaluation.first_error
+                value = int(argument[index])
                 raise ScheduleError(
                     f"scale_fn {self.scale_fn.source!r} fails at "
                     f"{self.scale_mode} {value}: {reason}",
@@ -130,6 +131,19 @@ class CyclicLR(Leaf):
         return maps
 
     def standalone(self, k: IntArray) -> tuple[FloatArray, FloatArray | None] | None:
+        if self.scale_fn is not None and k.size:
+            # PyTorch calls scale_fn at every step on the way to the requested ones.
+            last = int(k[-1])
+            cycle_mode = self.scale_mode == "cycle"
+            top = int(np.floor(1 + last / self.total_size)) if cycle_mode else last
+            failure = first_failure_up_to(self.scale_fn, top, first=1 if cycle_mode else 0)
+            if failure is not None:
+                value, reason = failure
+                raise ScheduleError(
+                    f"scale_fn {self.scale_fn.source!r} fails at "
+                    f"{self.scale_mode} {value}: {reason}",
+                    (*self.loc, "scale_fn"),
+                )
         maps = self.get_lr(k, initial=False)
         return maps.b, maps.mb
 

@@ -10,6 +10,43 @@ from service.engine.maps import Maps
 from service.engine.nodes import Leaf
 from service.engine.types import FloatArray, IntArray
 
+PREFIX_CHECK_LIMIT = 1 << 24
+"""Up to this step, arguments PyTorch passes before the requested ones are checked too."""
+_PREFIX_CHUNK = 1 << 20
+
+
+def first_failure_up_to(
+    expression: Expression, last: int, first: int = 0
+) -> tuple[int, str] | None:
+    """The first argument in ``first..last`` where ``expression`` raises in Python, if any.
+
+    A closed form evaluates only the requested steps, but PyTorch calls the function at
+    every step on the way (up to :data:`PREFIX_CHECK_LIMIT`), so those must not raise either.
+    """
+    end = min(last, PREFIX_CHECK_LIMIT)
+    for low in range(first, end + 1, _PREFIX_CHUNK):
+        arguments = np.arange(low, min(low + _PREFIX_CHUNK, end + 1), dtype=np.int64)
+        evaluation = expression.evaluate(arguments)
+        if evaluation.first_error is not None:
+            index, reason = evaluation.first_error
+            return int(arguments[index]), reason
+    return None
+
+
+def check_prefix(expressions: list[Expression], k: IntArray, loc: Loc, field: str) -> None:
+    """Raise where PyTorch would fail on a step before or between the requested ``k``."""
+    if k.size == 0 or (k[0] == 0 and (k.size == 1 or k[1] - k[0] == 1)):
+        return  # the requested steps are the whole prefix: evaluating them checks it
+    for expression in dict.fromkeys(expressions):
+        failure = first_failure_up_to(expression, int(k[-1]))
+        if failure is not None:
+            epoch, reason = failure
+            raise ScheduleError(
+                f"{field} {expression.source!r} fails at epoch {epoch}: {reason}",
+                (*loc, field),
+                epoch=epoch,
+            )
+
 
 def evaluate_per_group(
     expressions: list[Expression], epochs: IntArray, loc: Loc, field: str
@@ -19,7 +56,8 @@ def evaluate_per_group(
     for group, expression in enumerate(expressions):
         evaluation = expression.evaluate(epochs)
         if evaluation.first_error is not None:
-            epoch, reason = evaluation.first_error
+            index, reason = evaluation.first_error
+            epoch = int(epochs[index])
             raise ScheduleError(
                 f"{field} {expression.source!r} (param group {group}) fails at "
                 f"epoch {epoch}: {reason}",
@@ -42,6 +80,7 @@ class LambdaLR(Leaf):
         return Maps.absolute(self.base_lrs[:, None] * factors)
 
     def standalone(self, k: IntArray) -> tuple[FloatArray, FloatArray | None] | None:
+        check_prefix(self.lr_lambdas, k, self.loc, "lr_lambda")
         return self.get_lr(k, initial=False).b, None
 
 

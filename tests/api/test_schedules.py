@@ -339,6 +339,25 @@ def test_expression_failing_inside_the_range_is_422(client: TestClient) -> None:
     assert shifted.status_code == 422  # PyTorch constructs (k = 0) before any requested step
 
 
+def test_expression_failing_before_the_requested_steps_is_422(client: TestClient) -> None:
+    lambda_lr = {"type": "LambdaLR", "lr_lambda": ["1.0", "lambda e: 1 / (e - 7)"]}
+    response = post(client, {"schedule": lambda_lr, "lr": [0.1, 0.1], "steps": 20, "start": 10})
+    assert response.status_code == 422  # PyTorch steps through e = 7 to get to 10
+    assert "epoch 7" in response.text
+    scaled = {"type": "CyclicLR", "base_lr": 0.1, "max_lr": 1.0, "step_size_up": 2}
+    scaled |= {"scale_fn": "lambda c: 1 / (c - 3)"}
+    response = post(client, {"schedule": scaled, "steps": 30, "start": 25, "stride": 2})
+    assert response.status_code == 422 and "cycle 3" in response.text
+    assert post(client, {"schedule": scaled, "steps": 8}).status_code == 200  # cycles 1, 2
+
+
+def test_error_in_a_later_param_group_reports_its_epoch(client: TestClient) -> None:
+    lambda_lr = {"type": "LambdaLR", "lr_lambda": ["1.0", "lambda e: 1 / (e - 7)"]}
+    response = post(client, {"schedule": lambda_lr, "lr": [0.1, 0.1], "steps": 20})
+    assert response.status_code == 422
+    assert "epoch 7" in response.text and "param group 1" in response.text
+
+
 def test_pytorch_docs_lambdas_work(client: TestClient) -> None:
     for source, expected in [
         ("lambda epoch: 0.95 ** epoch", [0.95**k for k in range(40)]),
