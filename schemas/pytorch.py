@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
 from schemas.fields import (
@@ -25,6 +26,7 @@ from schemas.fields import (
 from service.engine import cosine, cyclic, lambdas, multiplicative
 from service.engine.errors import Loc, ScheduleError
 from service.engine.nodes import Node
+from service.engine.types import FloatArray
 
 
 def _config(example: dict[str, Any], doc: str) -> ConfigDict:
@@ -266,8 +268,7 @@ class CyclicLR(BaseModel):
             scale_fn=None if self.scale_fn is None else expressions(self.scale_fn, 1, loc)[0],
             scale_mode=self.scale_mode,
             cycle_momentum=self.cycle_momentum,
-            base_momentum=per_group(self.base_momentum, groups, (*loc, "base_momentum")),
-            max_momentum=per_group(self.max_momentum, groups, (*loc, "max_momentum")),
+            **_momenta(self, groups, loc),
         )
 
 
@@ -313,12 +314,21 @@ class OneCycleLR(BaseModel):
             pct_start=self.pct_start,
             anneal_strategy=self.anneal_strategy,
             cycle_momentum=self.cycle_momentum,
-            base_momentum=per_group(self.base_momentum, groups, (*loc, "base_momentum")),
-            max_momentum=per_group(self.max_momentum, groups, (*loc, "max_momentum")),
+            **_momenta(self, groups, loc),
             div_factor=self.div_factor,
             final_div_factor=self.final_div_factor,
             three_phase=self.three_phase,
         )
+
+
+def _momenta(spec: CyclicLR | OneCycleLR, groups: int, loc: Loc) -> dict[str, FloatArray]:
+    """Per-group momenta; PyTorch checks their lengths only when it cycles momentum."""
+    if not spec.cycle_momentum:
+        return {"base_momentum": np.zeros(groups), "max_momentum": np.zeros(groups)}
+    return {
+        "base_momentum": per_group(spec.base_momentum, groups, (*loc, "base_momentum")),
+        "max_momentum": per_group(spec.max_momentum, groups, (*loc, "max_momentum")),
+    }
 
 
 LEAF_MODELS = (

@@ -214,8 +214,16 @@ class LinearLR(Leaf):
         s, e, t = self.start_factor, self.end_factor, self.total_iters
         if t < 1:
             return self.base_lrs[:, None] * s * np.ones(k.shape), None
-        ramped = np.minimum(k, np.floor(t))
-        return self.base_lrs[:, None] * (s + (e - s) * ramped / t), None
+        last = float(np.floor(t))
+        ramped = np.minimum(k, last)
+        values = self.base_lrs[:, None] * (s + (e - s) * ramped / t)
+        if last >= 2:
+            # The recursion's last factor, as PyTorch rounds it: with end_factor=0 the lr
+            # after total_iters is a tiny residue (even negative), not an exact 0.
+            last_factor = 1.0 + (e - s) / (t * s + (last - 1) * (e - s))
+            before = self.base_lrs * (s + (e - s) * (last - 1) / t)
+            values = np.where(k >= last, (before * last_factor)[:, None], values)
+        return values, None
 
 
 class ExponentialLR(Leaf):
