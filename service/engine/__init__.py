@@ -39,6 +39,11 @@ class StepRange:
         """The largest step in the range (``start - stride`` when it is empty)."""
         return self.start + (len(self) - 1) * self.stride
 
+    @property
+    def final(self) -> int:
+        """The last step of the schedule, ``stop - 1``: PyTorch steps through all of them."""
+        return self.stop - 1
+
     def indices(self) -> IntArray:
         """The steps as an int64 array."""
         return np.arange(self.start, self.stop, self.stride, dtype=np.int64)
@@ -56,7 +61,7 @@ def stepping_cost(root: Node, steps: StepRange) -> int:
     """Map evaluations ``compute`` needs: 0 for a closed form, else leaves x last step."""
     if isinstance(root, Leaf) and not root.history_dependent:
         return 0
-    return root.leaf_count * max(steps.last, 0)
+    return root.leaf_count * max(steps.final, 0)
 
 
 def compute(root: Node, lrs: FloatArray, steps: StepRange) -> Curve:
@@ -74,6 +79,11 @@ def compute(root: Node, lrs: FloatArray, steps: StepRange) -> Curve:
         curve = _standalone(root, k) if isinstance(root, Leaf) else None
         if curve is None:
             curve = _stepped(root, opt, steps)
+        elif steps.final >= 1 and (len(steps) == 0 or steps.final > steps.last):
+            # Closed forms check the steps they compute; PyTorch fails on the steps after
+            # the last requested one too (every failure condition holds from some step on,
+            # or is found by the prefix checks a probe at the final step triggers).
+            _standalone(root, np.array([steps.final], dtype=np.int64))
     _check_finite(curve, k)
     return curve
 
@@ -101,16 +111,14 @@ def _stepped(root: Node, opt: Optimizer, steps: StepRange) -> Curve:
     groups, n = opt.groups, len(steps)
     lr = np.empty((groups, n))
     momentum = np.empty((groups, n)) if root.cycles_momentum else None
-    if n == 0:
-        return Curve(lr, momentum)
     current_lr, current_momentum = opt.lr.copy(), opt.momentum.copy()
-    if steps.start == 0:
+    if n and steps.start == 0:
         lr[:, 0] = current_lr
         if momentum is not None:
             momentum[:, 0] = current_momentum
     first = 1
-    while first <= steps.last:
-        width = min(BLOCK, steps.last - first + 1)
+    while first <= steps.final:
+        width = min(BLOCK, steps.final - first + 1)
         maps = root.advance(np.full(width, STEP, dtype=np.int8), first)
         block_lr = scan(current_lr, maps.a, maps.b)
         wanted, positions = _requested_in_block(steps, first, width)

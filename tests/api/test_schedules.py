@@ -358,6 +358,18 @@ def test_error_in_a_later_param_group_reports_its_epoch(client: TestClient) -> N
     assert "epoch 7" in response.text and "param group 1" in response.text
 
 
+def test_failure_after_the_last_requested_step_is_still_a_failure(client: TestClient) -> None:
+    # Requested k = 0, 5, 10, but the schedule has 13 steps: PyTorch raises at k = 11.
+    body = {"schedule": ONE_CYCLE, "steps": 13, "stride": 5}
+    response = post(client, body)
+    assert response.status_code == 422
+    assert ["body", "steps"] in locs(response)
+    assert post(client, body | {"steps": 11}).status_code == 200
+    chained = {"type": "ChainedScheduler", "schedulers": [ONE_CYCLE]}
+    assert post(client, {"schedule": chained, "steps": 13, "stride": 5}).status_code == 422
+    assert post(client, {"schedule": chained, "steps": 13, "start": 13}).status_code == 422
+
+
 def test_pytorch_docs_lambdas_work(client: TestClient) -> None:
     for source, expected in [
         ("lambda epoch: 0.95 ** epoch", [0.95**k for k in range(40)]),
