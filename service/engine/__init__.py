@@ -83,6 +83,7 @@ def compute(root: Node, lrs: FloatArray, steps: StepRange) -> Curve:
             # Closed forms check the steps they compute; PyTorch fails on the steps after
             # the last requested one too (every failure condition holds from some step on,
             # or is found by the prefix checks a probe at the final step triggers).
+            assert isinstance(root, Leaf)
             _standalone(root, np.array([steps.final], dtype=np.int64))
     _check_finite(curve, k)
     return curve
