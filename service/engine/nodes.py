@@ -146,7 +146,7 @@ class Leaf(Node):
     def _step(self, initial: bool) -> None:
         self.last_epoch += 1
         epochs = np.array([self.last_epoch], dtype=np.int64)
-        self.optimizer.apply(self._checked(self.get_lr(epochs, initial), epochs))
+        self.optimizer.apply(self.get_lr(epochs, initial))
 
     def restart(self, at_step: int) -> None:
         self.last_epoch = 0
@@ -157,12 +157,8 @@ class Leaf(Node):
 
     def _restart_maps(self, zeros: IntArray) -> Maps:
         if self.has_closed_form:
-            return self._checked(self.closed_form(zeros), zeros)
-        return self._checked(self.get_lr(zeros, initial=False), zeros)
-
-    def _checked(self, maps: Maps, epochs: IntArray) -> Maps:
-        """Hook for subclasses whose maps can fail (division by zero in PyTorch)."""
-        return maps
+            return self.closed_form(zeros)
+        return self.get_lr(zeros, initial=False)
 
     def advance(self, events: np.ndarray, first_step: int) -> Maps:
         called = np.flatnonzero(events)
@@ -180,7 +176,7 @@ class Leaf(Node):
     def _maps_for_calls(self, epochs: IntArray, kinds: np.ndarray) -> Maps:
         restarts = kinds == RESTART
         if not restarts.any():
-            return self._checked(self.get_lr(epochs, initial=False), epochs)
+            return self.get_lr(epochs, initial=False)
         width = epochs.shape[0]
         maps = Maps.identity(self.optimizer.groups, width)
         stepped = np.flatnonzero(~restarts)
@@ -188,12 +184,7 @@ class Leaf(Node):
             (np.flatnonzero(restarts), self._restart_maps(np.zeros(int(restarts.sum()), np.int64)))
         ]
         if stepped.size:
-            parts.append(
-                (
-                    stepped,
-                    self._checked(self.get_lr(epochs[stepped], initial=False), epochs[stepped]),
-                )
-            )
+            parts.append((stepped, self.get_lr(epochs[stepped], initial=False)))
         if self.sets_momentum:
             maps.ma = np.ones_like(maps.a)
             maps.mb = np.zeros_like(maps.b)
