@@ -1,0 +1,97 @@
+"""The session store contract: opaque session documents, one atomic read-modify-write.
+
+Stores hold state, not rules. A session is a :class:`SessionRecord` whose ``document`` the
+store never reads; the rules (``service.sessions``) change it only through
+:meth:`SessionStore.update`, which runs a pure function on the current record and writes what
+it returns, together with at most one history row, atomically, across every process and
+replica sharing the store. Every store runs the same contract suite
+(``tests/stores/test_contract.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """One stored session.
+
+    Attributes:
+        id: the session id (URL-safe, at least 128 random bits).
+        token_hash: hex SHA-256 of the session's bearer token (the token is never stored).
+        ttl_seconds: lifetime after the last write.
+        expires_at: Unix time after which the session is gone (set by the store on every write).
+        version: bumped by the store on every update; the compare-and-set key.
+        document: the session itself, serialized by ``service.sessions``; opaque here.
+    """
+
+    id: str
+    token_hash: str
+    ttl_seconds: int
+    expires_at: float
+    version: int
+    document: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Change(Generic[T]):
+    """What an update function decided: a new document (or none), a history row, a result.
+
+    ``document=None`` leaves the session untouched (no write, no TTL refresh); ``history``
+    is ``(epoch, row)`` stored with the new document in the same atomic step; ``result`` is
+    handed back to the caller of :meth:`SessionStore.update`.
+    """
+
+    document: bytes | None
+    history: tuple[int, bytes] | None
+    result: T
+
+
+class SessionExistsError(Exception):
+    """``create`` was given an id that is already stored."""
+
+
+class StoreBusyError(Exception):
+    """An update lost the compare-and-set race too many times in a row."""
+
+
+class SessionStore(Protocol):
+    """Where sessions live. Every method is safe to call from many threads and processes."""
+
+    def create(self, record: SessionRecord) -> SessionRecord:
+        """Store a new session (version 1, expiry from now); SessionExistsError if the id is taken."""
+        ...
+
+    def get(self, session_id: str) -> SessionRecord | None:
+        """The session, or None if it does not exist or has expired."""
+        ...
+
+    def update(self, session_id: str, fn: Callable[[SessionRecord], Change[T]]) -> T | None:
+        """Atomically read the session, apply ``fn``, write its change; None if there is no session.
+
+        ``fn`` must be pure: it may run more than once when concurrent updates race. A write
+        stores the new document and history row, bumps the version and refreshes the expiry,
+        all or nothing. StoreBusyError if the race is lost too often.
+        """
+        ...
+
+    def history(self, session_id: str, start: int, limit: int) -> list[tuple[int, bytes]]:
+        """Up to ``limit`` history rows ``(epoch, row)`` with epoch >= ``start``, in epoch order."""
+        ...
+
+    def delete(self, session_id: str) -> bool:
+        """Remove the session and its history; whether it existed."""
+        ...
+
+    def ping(self) -> bool:
+        """Whether the store answers (for readiness checks)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the store is not used afterwards."""
+        ...
