@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from schemas.fields import MAX_INT
 from schemas.numbers import NonFiniteFloat
 from service.engine.errors import ScheduleError
 from service.engine.plateau import PlateauConfig
@@ -72,6 +73,8 @@ class ReduceLROnPlateau(BaseModel):
     )
     patience: int = Field(
         default=10,
+        ge=-MAX_INT,
+        le=MAX_INT,
         description=(
             "Bad epochs tolerated before a reduction: the LR is cut when more than `patience` "
             "steps in a row did not improve. 0 cuts after one bad step, -1 on every step."
@@ -87,6 +90,8 @@ class ReduceLROnPlateau(BaseModel):
     )
     cooldown: int = Field(
         default=0,
+        ge=-MAX_INT,
+        le=MAX_INT,
         description="Steps after a reduction during which bad epochs are not counted.",
     )
     min_lr: FiniteFloat | list[FiniteFloat] = Field(

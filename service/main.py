@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from service.api import plateau, schedules
+from service.api import plateau, schedules, sessions
 from service.config import Settings, get_settings
 from service.engine.errors import ScheduleError
+from service.store_holder import StoreHolder
 
 
 async def _schedule_error_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -29,6 +33,16 @@ async def _schedule_error_handler(request: Request, exc: Exception) -> JSONRespo
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application for ``settings`` (the environment's when omitted)."""
     settings = settings or get_settings()
+    holder = StoreHolder(settings.store)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        holder.get()  # open the store before serving: a bad LRSCHED_STORE fails at startup
+        try:
+            yield
+        finally:
+            holder.close()
+
     app = FastAPI(
         title="lrsched",
         version="0.1.0",
@@ -39,11 +53,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "scheduler was constructed and `step()` was called k times."
         ),
         max_body_size=settings.max_body_bytes,
+        lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.store = holder
     app.add_exception_handler(ScheduleError, _schedule_error_handler)
     app.include_router(schedules.router)
     app.include_router(plateau.router)
+    app.include_router(sessions.router)
     return app
 
 

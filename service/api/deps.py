@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from service.config import Settings
+from service.store_holder import StoreHolder
+from service.stores import SessionStore
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -16,3 +18,12 @@ def get_app_settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def get_store(request: Request) -> SessionStore:
+    """The application's session store."""
+    holder: StoreHolder = request.app.state.store
+    return holder.get()
+
+
+StoreDep = Annotated[SessionStore, Depends(get_store)]

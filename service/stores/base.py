@@ -64,7 +64,7 @@ class SessionStore(Protocol):
     """Where sessions live. Every method is safe to call from many threads and processes."""
 
     def create(self, record: SessionRecord) -> SessionRecord:
-        """Store a new session (version 1, expiry from now); SessionExistsError if the id is taken."""
+        """Store a new session (version 1, expiry from now); SessionExistsError if taken."""
         ...
 
     def get(self, session_id: str) -> SessionRecord | None:

@@ -1,0 +1,285 @@
+"""``/v1/sessions``: stateful ReduceLROnPlateau for remote and distributed trainers."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, Security, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from schemas.plateau import ReduceLROnPlateau
+from schemas.sessions import (
+    HistoryPage,
+    HistoryRow,
+    PlateauProgress,
+    ReportRequest,
+    ReportResponse,
+    SessionCreate,
+    SessionCreated,
+    SessionView,
+)
+from service import sessions
+from service.api.deps import StoreDep
+from service.engine.errors import ScheduleError
+from service.engine.plateau import PlateauConfig, PlateauState
+from service.stores import SessionRecord, StoreBusyError
+
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+
+_bearer = HTTPBearer(
+    auto_error=False, description="The token returned when the session was created."
+)
+_UNAUTHORIZED = {"description": "No `Authorization: Bearer` token."}
+_FORBIDDEN = {"description": "The token is not this session's."}
+_NOT_FOUND = {"description": "No such session (never created, deleted or expired)."}
+_AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _UNAUTHORIZED,
+    403: _FORBIDDEN,
+    404: _NOT_FOUND,
+}
+
+
+def authorized_session(
+    session_id: Annotated[str, Path(max_length=64, description="The session id.")],
+    store: StoreDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> SessionRecord:
+    """The session named in the path, if the bearer token is its own."""
+    if credentials is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing bearer token: send Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    try:
+        return sessions.authorize(store, session_id, credentials.credentials)
+    except sessions.SessionNotFoundError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "session not found") from None
+    except sessions.SessionForbiddenError:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "wrong token for this session") from None
+
+
+SessionDep = Annotated[SessionRecord, Depends(authorized_session)]
+
+
+def _progress(state: PlateauState) -> PlateauProgress:
+    return PlateauProgress(
+        best=state.best,
+        num_bad_epochs=state.num_bad_epochs,
+        cooldown_counter=state.cooldown_counter,
+        last_epoch=state.last_epoch,
+    )
+
+
+def _busy() -> HTTPException:
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "the session is updated concurrently too often; retry",
+        headers={"Retry-After": "1"},
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a plateau session",
+    responses={422: {"description": "Invalid options."}},
+)
+def create_session(body: SessionCreate, store: StoreDep) -> SessionCreated:
+    """Start a session from ReduceLROnPlateau options, or resume one from a ``state_dict``."""
+    session = _new_session(body)
+    created = sessions.create(store, session, body.ttl_seconds)
+    return SessionCreated(
+        id=created.record.id,
+        token=created.token,
+        lr=list(session.state.lrs),
+        epoch=session.epoch,
+        state=_progress(session.state),
+        expires_at=created.record.expires_at,
+    )
+
+
+def _new_session(body: SessionCreate) -> sessions.Session:
+    options = {
+        "world_size": body.world_size,
+        "reduce": body.reduce,
+        "warmup_steps": body.warmup_steps,
+        "warmup_start_factor": body.warmup_start_factor,
+    }
+    if body.schedule is not None:
+        lrs = _lrs(body.lr, None)
+        try:
+            config = body.schedule.to_config(len(lrs))
+        except ScheduleError as error:
+            raise error.within("schedule") from None
+        default_min_lr = None if isinstance(body.schedule.min_lr, list) else body.schedule.min_lr
+        return sessions.new_session(config, default_min_lr, lrs, **options)  # type: ignore[arg-type]
+    saved = body.state_dict
+    assert saved is not None
+    lrs = _lrs(body.lr, saved.last_lr)
+    if len(saved.min_lrs) != len(lrs):
+        raise ScheduleError(
+            f"expected {len(lrs)} min_lrs (one per param group in lr), got {len(saved.min_lrs)}",
+            ("state_dict", "min_lrs"),
+        )
+    config = PlateauConfig(
+        mode=saved.mode,
+        factor=saved.factor,
+        patience=saved.patience,
+        threshold=saved.threshold,
+        threshold_mode=saved.threshold_mode,
+        cooldown=saved.cooldown,
+        min_lrs=tuple(saved.min_lrs),
+        eps=saved.eps,
+    )
+    resumed = PlateauState(
+        lrs=lrs,
+        best=saved.best,
+        num_bad_epochs=saved.num_bad_epochs,
+        cooldown_counter=saved.cooldown_counter,
+        last_epoch=saved.last_epoch,
+    )
+    return sessions.new_session(config, saved.default_min_lr, lrs, resumed=resumed, **options)  # type: ignore[arg-type]
+
+
+def _lrs(lr: float | list[float] | None, fallback: list[float] | None) -> tuple[float, ...]:
+    if lr is None:
+        return tuple(fallback) if fallback else (0.001,)
+    return tuple(lr) if isinstance(lr, list) else (lr,)
+
+
+@router.post(
+    "/{session_id}/reports",
+    summary="Report a metric",
+    responses={
+        **_AUTH_RESPONSES,
+        409: {"description": "The report skips ahead: `detail.expected_epoch` is the next epoch."},
+        503: {"description": "Too much contention on this session; retry."},
+    },
+)
+def report_metric(body: ReportRequest, record: SessionDep, store: StoreDep) -> ReportResponse:
+    """One rank's metric for one epoch; the answer is the lr to use.
+
+    The epoch is decided when every rank has reported it (``decided``); a retried report of
+    a decided epoch returns its recorded decision and changes nothing.
+    """
+    try:
+        outcome = sessions.report(store, record, body.epoch, body.metric, body.rank)
+    except sessions.RankError as error:
+        raise ScheduleError(str(error), ("rank",)) from None
+    except sessions.EpochConflictError as error:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            {"msg": str(error), "expected_epoch": error.expected, "epoch": error.got},
+        ) from None
+    except sessions.SessionNotFoundError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "session not found") from None
+    except StoreBusyError:
+        raise _busy() from None
+    return ReportResponse(
+        epoch=outcome.epoch,
+        decided=outcome.decided,
+        lr=list(outcome.lrs),
+        reduced=outcome.reduced,
+        state=_progress(outcome.state),
+        waiting_for=list(outcome.waiting_for),
+    )
+
+
+@router.get("/{session_id}", summary="Read a session", responses=_AUTH_RESPONSES)
+def read_session(record: SessionDep) -> SessionView:
+    """The current lr, the next epoch, the plateau counters, pending ranks and options."""
+    session = sessions.decode_session(record.document)
+    config, state, warmup = session.config, session.state, session.warmup
+    schedule = ReduceLROnPlateau(
+        type="ReduceLROnPlateau",
+        mode=config.mode,
+        factor=config.factor,
+        patience=config.patience,
+        threshold=config.threshold,
+        threshold_mode=config.threshold_mode,
+        cooldown=config.cooldown,
+        min_lr=session.default_min_lr
+        if session.default_min_lr is not None
+        else list(config.min_lrs),
+        eps=config.eps,
+    )
+    return SessionView(
+        id=record.id,
+        lr=list(state.lrs),
+        epoch=session.epoch,
+        best=state.best,
+        num_bad_epochs=state.num_bad_epochs,
+        cooldown_counter=state.cooldown_counter,
+        last_epoch=state.last_epoch,
+        pending_ranks=sorted(session.pending),
+        world_size=session.world_size,
+        reduce=session.reduce,
+        warmup_steps=0 if warmup is None else warmup.steps,
+        warmup_start_factor=1.0 if warmup is None else warmup.start_factor,
+        in_warmup=session.warming_up,
+        schedule=schedule.model_dump(mode="json"),
+        ttl_seconds=record.ttl_seconds,
+        expires_at=record.expires_at,
+    )
+
+
+@router.get("/{session_id}/history", summary="Decided epochs", responses=_AUTH_RESPONSES)
+def read_history(
+    record: SessionDep,
+    store: StoreDep,
+    start: Annotated[int, Query(ge=0, le=10**15, description="First epoch listed.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="Most rows returned.")] = 1000,
+) -> HistoryPage:
+    """One row per decided epoch, in order: the combined metric, each rank's, the lr, reduced."""
+    rows = store.history(record.id, start, limit + 1)
+    decisions = [sessions.decode_decision(row) for _, row in rows[:limit]]
+    return HistoryPage(
+        rows=[
+            HistoryRow(
+                epoch=d.epoch,
+                metric=d.metric,
+                metrics=list(d.metrics),
+                lr=list(d.lrs),
+                reduced=d.reduced,
+                warmup=d.warmup,
+            )
+            for d in decisions
+        ],
+        next_start=rows[limit][0] if len(rows) > limit else None,
+    )
+
+
+@router.get(
+    "/{session_id}/state_dict",
+    summary="PyTorch state_dict",
+    responses=_AUTH_RESPONSES,
+    response_model=dict[str, Any],
+)
+def read_state_dict(record: SessionDep) -> dict[str, Any]:
+    """``ReduceLROnPlateau.state_dict()`` after the same steps (non-finite values as strings).
+
+    Load it with ``scheduler.load_state_dict(...)`` after turning the strings back into floats
+    (``float("inf")``); the optimizer's lr is ``_last_lr``.
+    """
+    exported = sessions.state_dict(sessions.decode_session(record.document))
+    return {key: _json_number(value) for key, value in exported.items()}
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+@router.delete(
+    "/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a session",
+    responses=_AUTH_RESPONSES,
+)
+def delete_session(record: SessionDep, store: StoreDep) -> Response:
+    """Remove the session and its history."""
+    store.delete(record.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,446 @@
+"""Plateau session rules: create, report (ranks, order, retries), read, export.
+
+A session is a ReduceLROnPlateau run fed by a remote, possibly distributed, training job.
+Epochs are decided in order, exactly once: the report of the next undecided epoch is
+recorded; when all ``world_size`` ranks have reported it, their metrics are combined with
+``reduce`` and ``engine.plateau.step`` (the rule ``/v1/plateau/replay`` folds) decides the
+epoch. Every change goes through one atomic ``store.update``, so concurrent reports from
+any number of processes and replicas apply exactly once each. A retried report of a decided
+epoch gets that epoch's recorded decision back; a repeated report from a rank of the pending
+epoch changes nothing; a report that skips ahead is refused with the epoch expected.
+
+The session document (opaque to stores) is JSON with non-finite floats spelled as strings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import orjson
+
+from service.engine.plateau import PlateauConfig, PlateauState, initial_state, mode_worse, step
+from service.stores.base import Change, SessionRecord, SessionStore
+
+Reduce = Literal["mean", "min", "max"]
+
+
+class SessionNotFoundError(Exception):
+    """No session with that id (never created, deleted or expired)."""
+
+
+class SessionForbiddenError(Exception):
+    """The bearer token is not the session's."""
+
+
+class EpochConflictError(Exception):
+    """A report skipped ahead of the next undecided epoch."""
+
+    def __init__(self, expected: int, got: int) -> None:
+        super().__init__(f"expected a report for epoch {expected}, got epoch {got}")
+        self.expected = expected
+        self.got = got
+
+
+class RankError(ValueError):
+    """A rank outside ``0..world_size-1``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Warmup:
+    """Linear warmup before the plateau rule takes over (not part of PyTorch's scheduler).
+
+    For the i-th decided epoch of the session (i < ``steps``) the answer is
+    ``base_lr * (start_factor + (1 - start_factor) * (i + 1) / steps)``, reaching the base
+    lr at the last warmup epoch; the session starts at ``base_lr * start_factor``. Metrics
+    reported during warmup are recorded in the history but not shown to the plateau rule.
+    """
+
+    steps: int
+    start_factor: float
+    base_lrs: tuple[float, ...]
+
+    def lrs(self, decided: int) -> tuple[float, ...]:
+        """The lr of every group after ``decided`` warmup epochs (0 = at creation)."""
+        if decided >= self.steps:
+            return self.base_lrs
+        factor = self.start_factor + (1.0 - self.start_factor) * decided / self.steps
+        return tuple(base * factor for base in self.base_lrs)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """Everything a session remembers, as stored in its document."""
+
+    config: PlateauConfig
+    default_min_lr: float | None
+    world_size: int
+    reduce: Reduce
+    state: PlateauState
+    first_epoch: int
+    epoch: int
+    pending: Mapping[int, float] = field(default_factory=dict)
+    warmup: Warmup | None = None
+
+    @property
+    def warming_up(self) -> bool:
+        """Whether the next epoch is still in the warmup."""
+        return self.warmup is not None and self.epoch - self.first_epoch < self.warmup.steps
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The recorded outcome of one decided epoch (a history row)."""
+
+    epoch: int
+    metric: float
+    metrics: tuple[float, ...]
+    lrs: tuple[float, ...]
+    reduced: bool
+    warmup: bool
+    state: PlateauState
+
+
+@dataclass(frozen=True, slots=True)
+class ReportOutcome:
+    """The answer to a report: the epoch's decision, or that it still waits for ranks."""
+
+    epoch: int
+    decided: bool
+    lrs: tuple[float, ...]
+    reduced: bool
+    state: PlateauState
+    waiting_for: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """A new session: its record (id, expiry) and the bearer token, shown only once."""
+
+    record: SessionRecord
+    token: str
+    session: Session
+
+
+# -- creation --------------------------------------------------------------------------
+
+
+def new_session(
+    config: PlateauConfig,
+    default_min_lr: float | None,
+    lrs: tuple[float, ...],
+    *,
+    world_size: int,
+    reduce: Reduce,
+    warmup_steps: int = 0,
+    warmup_start_factor: float = 0.1,
+    resumed: PlateauState | None = None,
+) -> Session:
+    """A session that starts fresh at epoch 0, or resumes ``resumed`` at its ``last_epoch``."""
+    state = resumed if resumed is not None else initial_state(config, lrs)
+    warmup = None
+    if warmup_steps > 0:
+        warmup = Warmup(warmup_steps, warmup_start_factor, tuple(state.lrs))
+        state = replace(state, lrs=warmup.lrs(0))
+    return Session(
+        config=config,
+        default_min_lr=default_min_lr,
+        world_size=world_size,
+        reduce=reduce,
+        state=state,
+        first_epoch=state.last_epoch,
+        epoch=state.last_epoch,
+        warmup=warmup,
+    )
+
+
+def create(store: SessionStore, session: Session, ttl_seconds: int) -> Created:
+    """Store ``session`` under a fresh unguessable id with a fresh secret token."""
+    token = secrets.token_urlsafe(32)
+    record = SessionRecord(
+        id=secrets.token_urlsafe(16),  # 128 random bits
+        token_hash=hash_token(token),
+        ttl_seconds=ttl_seconds,
+        expires_at=0.0,
+        version=0,
+        document=encode_session(session),
+    )
+    return Created(store.create(record), token, session)
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a bearer token: hex SHA-256 (tokens have 256 random bits)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def authorize(store: SessionStore, session_id: str, token: str) -> SessionRecord:
+    """The session if ``token`` is its bearer token (compared in constant time)."""
+    record = store.get(session_id)
+    if record is None:
+        raise SessionNotFoundError(session_id)
+    if not hmac.compare_digest(hash_token(token), record.token_hash):
+        raise SessionForbiddenError(session_id)
+    return record
+
+
+# -- reports ---------------------------------------------------------------------------
+
+
+def report(
+    store: SessionStore, record: SessionRecord, epoch: int, metric: float, rank: int
+) -> ReportOutcome:
+    """Apply one rank's report of ``metric`` for ``epoch`` (see the module docstring)."""
+    session = decode_session(record.document)
+    if not 0 <= rank < session.world_size:
+        raise RankError(f"rank={rank}: expected 0 <= rank < world_size={session.world_size}")
+    if epoch < session.epoch:
+        return _recorded(store, record.id, epoch)
+    result = store.update(record.id, lambda current: _apply_report(current, epoch, metric, rank))
+    if result is None:
+        raise SessionNotFoundError(record.id)
+    if isinstance(result, int):  # decided meanwhile by another report: a retry after all
+        return _recorded(store, record.id, result)
+    return result
+
+
+def _apply_report(
+    record: SessionRecord, epoch: int, metric: float, rank: int
+) -> Change[ReportOutcome | int]:
+    """The pure update: record the report, decide the epoch when the last rank arrives."""
+    session = decode_session(record.document)
+    if epoch < session.epoch:
+        return Change(None, None, epoch)
+    if epoch > session.epoch:
+        raise EpochConflictError(session.epoch, epoch)
+    if rank in session.pending:  # a repeated report of the pending epoch: nothing changes
+        return Change(None, None, _waiting(session))
+    pending = {**session.pending, rank: metric}
+    if len(pending) < session.world_size:
+        waiting = replace(session, pending=pending)
+        return Change(encode_session(waiting), None, _waiting(waiting))
+    metrics = tuple(pending[r] for r in range(session.world_size))
+    decided, decision = _decide(session, metrics)
+    outcome = ReportOutcome(
+        epoch=epoch,
+        decided=True,
+        lrs=decision.lrs,
+        reduced=decision.reduced,
+        state=decision.state,
+        waiting_for=(),
+    )
+    return Change(encode_session(decided), (epoch, encode_decision(decision)), outcome)
+
+
+def _decide(session: Session, metrics: tuple[float, ...]) -> tuple[Session, Decision]:
+    """The session after deciding its pending epoch on ``metrics`` (one per rank)."""
+    metric = combine(metrics, session.reduce)
+    if session.warming_up:
+        assert session.warmup is not None
+        decided_in_warmup = session.epoch - session.first_epoch + 1
+        state = replace(session.state, lrs=session.warmup.lrs(decided_in_warmup))
+        reduced, warmup = False, True
+    else:
+        state, reduced = step(session.config, session.state, metric)
+        warmup = False
+    decision = Decision(session.epoch, metric, metrics, state.lrs, reduced, warmup, state)
+    return replace(session, state=state, epoch=session.epoch + 1, pending={}), decision
+
+
+def combine(metrics: tuple[float, ...], reduce: Reduce) -> float:
+    """The ranks' metrics combined: mean (in rank order), min or max; NaN if any is NaN."""
+    if any(math.isnan(m) for m in metrics):
+        return math.nan
+    if reduce == "min":
+        return min(metrics)
+    if reduce == "max":
+        return max(metrics)
+    return sum(metrics) / len(metrics)
+
+
+def _waiting(session: Session) -> ReportOutcome:
+    return ReportOutcome(
+        epoch=session.epoch,
+        decided=False,
+        lrs=session.state.lrs,
+        reduced=False,
+        state=session.state,
+        waiting_for=tuple(r for r in range(session.world_size) if r not in session.pending),
+    )
+
+
+def _recorded(store: SessionStore, session_id: str, epoch: int) -> ReportOutcome:
+    rows = store.history(session_id, epoch, 1)
+    if not rows or rows[0][0] != epoch:
+        # Epochs before a resumed session's first epoch were decided elsewhere.
+        raise EpochConflictError(_next_epoch(store, session_id), epoch)
+    decision = decode_decision(rows[0][1])
+    return ReportOutcome(
+        epoch=epoch,
+        decided=True,
+        lrs=decision.lrs,
+        reduced=decision.reduced,
+        state=decision.state,
+        waiting_for=(),
+    )
+
+
+def _next_epoch(store: SessionStore, session_id: str) -> int:
+    record = store.get(session_id)
+    if record is None:
+        raise SessionNotFoundError(session_id)
+    return decode_session(record.document).epoch
+
+
+# -- PyTorch's state_dict ----------------------------------------------------------------
+
+
+def state_dict(session: Session) -> dict[str, Any]:
+    """``ReduceLROnPlateau.state_dict()`` after the same steps (PyTorch's keys and values)."""
+    config, state = session.config, session.state
+    return {
+        "factor": config.factor,
+        "default_min_lr": session.default_min_lr,
+        "min_lrs": list(config.min_lrs),
+        "patience": config.patience,
+        "cooldown": config.cooldown,
+        "eps": config.eps,
+        "last_epoch": state.last_epoch,
+        "_last_lr": list(state.lrs),
+        "mode_worse": mode_worse(config),
+        "mode": config.mode,
+        "threshold": config.threshold,
+        "threshold_mode": config.threshold_mode,
+        "best": state.best,
+        "cooldown_counter": state.cooldown_counter,
+        "num_bad_epochs": state.num_bad_epochs,
+    }
+
+
+# -- the document codec ------------------------------------------------------------------
+
+
+def _num(value: float) -> float | str:
+    if math.isfinite(value):
+        return value
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+def _float(value: float | str) -> float:
+    return float(value)
+
+
+def _state_json(state: PlateauState) -> dict[str, Any]:
+    return {
+        "lrs": list(state.lrs),
+        "best": _num(state.best),
+        "num_bad_epochs": state.num_bad_epochs,
+        "cooldown_counter": state.cooldown_counter,
+        "last_epoch": state.last_epoch,
+    }
+
+
+def _state(data: Mapping[str, Any]) -> PlateauState:
+    return PlateauState(
+        lrs=tuple(data["lrs"]),
+        best=_float(data["best"]),
+        num_bad_epochs=data["num_bad_epochs"],
+        cooldown_counter=data["cooldown_counter"],
+        last_epoch=data["last_epoch"],
+    )
+
+
+def encode_session(session: Session) -> bytes:
+    """The stored document of ``session``."""
+    config = session.config
+    warmup = session.warmup
+    return orjson.dumps(
+        {
+            "config": {
+                "mode": config.mode,
+                "factor": config.factor,
+                "patience": config.patience,
+                "threshold": config.threshold,
+                "threshold_mode": config.threshold_mode,
+                "cooldown": config.cooldown,
+                "min_lrs": list(config.min_lrs),
+                "eps": config.eps,
+            },
+            "default_min_lr": session.default_min_lr,
+            "world_size": session.world_size,
+            "reduce": session.reduce,
+            "state": _state_json(session.state),
+            "first_epoch": session.first_epoch,
+            "epoch": session.epoch,
+            "pending": {str(rank): _num(m) for rank, m in sorted(session.pending.items())},
+            "warmup": None
+            if warmup is None
+            else {
+                "steps": warmup.steps,
+                "start_factor": warmup.start_factor,
+                "base_lrs": list(warmup.base_lrs),
+            },
+        }
+    )
+
+
+def decode_session(document: bytes) -> Session:
+    """The session stored as ``document``."""
+    data = orjson.loads(document)
+    config = data["config"]
+    warmup = data["warmup"]
+    return Session(
+        config=PlateauConfig(
+            mode=config["mode"],
+            factor=config["factor"],
+            patience=config["patience"],
+            threshold=config["threshold"],
+            threshold_mode=config["threshold_mode"],
+            cooldown=config["cooldown"],
+            min_lrs=tuple(config["min_lrs"]),
+            eps=config["eps"],
+        ),
+        default_min_lr=data["default_min_lr"],
+        world_size=data["world_size"],
+        reduce=data["reduce"],
+        state=_state(data["state"]),
+        first_epoch=data["first_epoch"],
+        epoch=data["epoch"],
+        pending={int(rank): _float(m) for rank, m in data["pending"].items()},
+        warmup=None
+        if warmup is None
+        else Warmup(warmup["steps"], warmup["start_factor"], tuple(warmup["base_lrs"])),
+    )
+
+
+def encode_decision(decision: Decision) -> bytes:
+    """The stored history row of ``decision``."""
+    return orjson.dumps(
+        {
+            "epoch": decision.epoch,
+            "metric": _num(decision.metric),
+            "metrics": [_num(m) for m in decision.metrics],
+            "lrs": list(decision.lrs),
+            "reduced": decision.reduced,
+            "warmup": decision.warmup,
+            "state": _state_json(decision.state),
+        }
+    )
+
+
+def decode_decision(row: bytes) -> Decision:
+    """The decision stored as history ``row``."""
+    data = orjson.loads(row)
+    return Decision(
+        epoch=data["epoch"],
+        metric=_float(data["metric"]),
+        metrics=tuple(_float(m) for m in data["metrics"]),
+        lrs=tuple(data["lrs"]),
+        reduced=data["reduced"],
+        warmup=data["warmup"],
+        state=_state(data["state"]),
+    )

@@ -1,0 +1,33 @@
+"""The application's session store, opened once (at startup, or on first use) and closed."""
+
+from __future__ import annotations
+
+import threading
+
+from service.stores import SessionStore, open_store
+
+
+class StoreHolder:
+    """Opens the store named by ``url`` once, for every thread, and closes it at shutdown."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._store: SessionStore | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> SessionStore:
+        """The open store (opened now if this is the first use)."""
+        store = self._store
+        if store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = open_store(self.url)
+                store = self._store
+        return store
+
+    def close(self) -> None:
+        """Close the store if it was opened."""
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
