@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from service.api import plateau, schedules, sessions
+from service.api import ops, plateau, schedules, sessions
 from service.config import Settings, get_settings
 from service.engine.errors import ScheduleError
 from service.store_holder import StoreHolder
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = holder
     app.add_exception_handler(ScheduleError, _schedule_error_handler)
+    app.include_router(ops.router)
     app.include_router(schedules.router)
     app.include_router(plateau.router)
     app.include_router(sessions.router)

@@ -1,0 +1,40 @@
+"""Operations endpoints: liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+from pydantic import BaseModel
+
+from service.store_holder import StoreHolder
+
+router = APIRouter(tags=["operations"])
+
+
+class Health(BaseModel):
+    """A probe's answer."""
+
+    status: str
+
+
+@router.get("/healthz", summary="Liveness")
+def healthz() -> Health:
+    """The process is up (no dependency is checked)."""
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness",
+    responses={503: {"description": "The session store does not answer.", "model": Health}},
+)
+def readyz(request: Request, response: Response) -> Health:
+    """The session store answers; 503 while it does not."""
+    holder: StoreHolder = request.app.state.store
+    try:
+        ready = holder.get().ping()
+    except Exception:  # any failure to reach the store means "not ready", never a 500
+        ready = False
+    if not ready:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return Health(status="unavailable")
+    return Health(status="ok")
