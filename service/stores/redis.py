@@ -1,0 +1,230 @@
+"""Sessions in Redis, shared by every process and replica that reaches the server.
+
+Keys: a session ``<id>`` is the hash ``lrsched:{<id>}:session`` (token_hash, ttl_seconds,
+expires_at, version, document, and two store-private fields: ``incarnation``, random per
+``create``, and ``writer``, random per write attempt) and the sorted set
+``lrsched:{<id>}:history`` (score = epoch, member = ``b"<epoch>:" + row``, so ``history`` is
+one ``ZRANGE ... BYSCORE ... LIMIT``). The ``{<id>}`` hash tag puts both keys in one Redis
+Cluster slot, so the scripts below, which touch both, are legal on a cluster.
+
+Atomicity: :meth:`RedisStore.update` is an optimistic compare-and-set. It reads the hash,
+runs ``fn`` in this process, then sends the change to a Lua script that writes it only if the
+session's ``(incarnation, version)`` is still what was read; the script runs atomically on the
+server ("all server activities are blocked during its entire runtime"). A lost race reloads
+and retries with jittered exponential backoff, ``max_attempts`` times in all, then raises
+StoreBusyError; every lost race is counted in :attr:`RedisStore.conflicts`. The incarnation
+makes a session deleted and re-created under the same id (version 1 again) a conflict, not a
+match. The writer token makes a write whose reply was lost and that redis-py re-sent count
+once: the script recognises its own write and reports success instead of a conflict.
+
+TTL: the script sets the document, bumps the version, stores the history row and
+``PEXPIRE``-s both keys in one step, so the expiry is refreshed on every write (never on a
+read) and both keys vanish together; ``expires_at`` is computed from the server's clock.
+
+Durability: as durable as the server's persistence, no more. With ``appendonly yes`` and
+``appendfsync everysec`` (the usual setting) a server crash or power loss can lose about the
+last second of acknowledged writes; ``appendfsync always`` closes that gap at a throughput
+cost. With RDB snapshots only, everything since the last snapshot can be lost; with no
+persistence, a restart loses every session. Replication is asynchronous, so a failover can
+also drop writes the old primary acknowledged. Killing a client process never loses a write
+the server acknowledged.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+import redis
+
+from service.stores.base import Change, SessionExistsError, SessionRecord, StoreBusyError
+
+T = TypeVar("T")
+
+# KEYS: session, history. ARGV: token_hash, ttl_seconds, document, incarnation.
+# Returns the new expires_at (a string), or false if a live session already has the id.
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local now = redis.call('TIME')
+local expires_at = string.format('%.6f', now[1] + now[2] / 1e6 + tonumber(ARGV[2]))
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[1], 'token_hash', ARGV[1], 'ttl_seconds', ARGV[2],
+           'expires_at', expires_at, 'version', 1, 'document', ARGV[3], 'incarnation', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 1000)
+return expires_at
+"""
+
+# KEYS: session, history. ARGV: incarnation, version read, writer token, document,
+# then epoch and history member (only when there is a history row).
+# Returns 1 (written), 0 (the session changed since it was read) or -1 (the session is gone).
+_UPDATE = """
+local current = redis.call('HMGET', KEYS[1], 'incarnation', 'version', 'ttl_seconds', 'writer')
+if not current[2] then return -1 end
+if current[1] ~= ARGV[1] or current[2] ~= ARGV[2] then
+    if current[4] == ARGV[3] then return 1 end
+    return 0
+end
+local ttl = tonumber(current[3])
+local now = redis.call('TIME')
+redis.call('HSET', KEYS[1], 'document', ARGV[4], 'writer', ARGV[3],
+           'expires_at', string.format('%.6f', now[1] + now[2] / 1e6 + ttl))
+redis.call('HINCRBY', KEYS[1], 'version', 1)
+if ARGV[5] then
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], ARGV[5], ARGV[5])
+    redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
+end
+redis.call('PEXPIRE', KEYS[1], ttl * 1000)
+redis.call('PEXPIRE', KEYS[2], ttl * 1000)
+return 1
+"""
+
+_WRITTEN, _CONFLICT, _GONE = 1, 0, -1
+
+
+class RedisStore:
+    """Sessions on the Redis server at ``url`` (``redis://``, ``rediss://`` or ``unix://``).
+
+    Args:
+        url: passed to ``redis.Redis.from_url``; the database number and options come from it.
+        prefix: the first part of every key (``<prefix>:{<id>}:session``).
+        max_attempts: how many times ``update`` tries its compare-and-set before StoreBusyError.
+        backoff: the first retry waits up to this many seconds (uniformly at random); the bound
+            doubles with every lost race, up to ``max_backoff``.
+        max_backoff: the largest bound of one wait, in seconds.
+
+    Attributes:
+        conflicts: compare-and-set races lost by ``update`` since the store was opened.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "lrsched",
+        max_attempts: int = 64,
+        backoff: float = 0.001,
+        max_backoff: float = 0.05,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError(f"{max_attempts=}: expected at least 1")
+        self.prefix = prefix
+        self.max_attempts = max_attempts
+        self.conflicts = 0
+        self._backoff = backoff
+        self._max_backoff = max_backoff
+        self._conflicts_lock = threading.Lock()
+        self._redis: redis.Redis = redis.Redis.from_url(url, decode_responses=False)
+        self._create = self._redis.register_script(_CREATE)
+        self._update = self._redis.register_script(_UPDATE)
+
+    def keys(self, session_id: str) -> tuple[str, str]:
+        """The session's hash and history keys; they share the ``{<id>}`` cluster hash tag."""
+        tagged = f"{self.prefix}:{{{session_id}}}"
+        return f"{tagged}:session", f"{tagged}:history"
+
+    def create(self, record: SessionRecord) -> SessionRecord:
+        expires_at = self._create(
+            keys=self.keys(record.id),
+            args=[record.token_hash, record.ttl_seconds, record.document, secrets.token_hex(16)],
+        )
+        if expires_at is None:
+            raise SessionExistsError(record.id)
+        return SessionRecord(
+            id=record.id,
+            token_hash=record.token_hash,
+            ttl_seconds=record.ttl_seconds,
+            expires_at=float(expires_at),
+            version=1,
+            document=record.document,
+        )
+
+    def get(self, session_id: str) -> SessionRecord | None:
+        fields = self._redis.hgetall(self.keys(session_id)[0])
+        return _record(session_id, fields) if fields else None
+
+    def update(self, session_id: str, fn: Callable[[SessionRecord], Change[T]]) -> T | None:
+        keys = self.keys(session_id)
+        for attempt in range(self.max_attempts):
+            fields = self._redis.hgetall(keys[0])
+            if not fields:
+                return None
+            record = _record(session_id, fields)
+            change = fn(record)
+            if change.document is None:
+                return change.result
+            args: list[bytes | str | int] = [
+                fields[b"incarnation"],
+                record.version,
+                secrets.token_hex(8),
+                change.document,
+            ]
+            if change.history is not None:
+                epoch, row = change.history
+                args += [epoch, b"%d:%s" % (epoch, row)]
+            status = self._update(keys=keys, args=args)
+            if status == _WRITTEN:
+                return change.result
+            if status == _GONE:  # deleted or expired since it was read
+                return None
+            with self._conflicts_lock:
+                self.conflicts += 1
+            if attempt + 1 < self.max_attempts:
+                bound = min(self._max_backoff, self._backoff * 2**attempt)
+                time.sleep(random.uniform(0, bound))
+        raise StoreBusyError(
+            f"session {session_id}: lost the compare-and-set race {self.max_attempts} times"
+        )
+
+    def history(self, session_id: str, start: int, limit: int) -> list[tuple[int, bytes]]:
+        if limit <= 0:
+            return []
+        session, history = self.keys(session_id)
+        with self._redis.pipeline(transaction=True) as pipe:  # MULTI ... EXEC: one snapshot
+            pipe.exists(session)
+            pipe.zrange(history, start, "+inf", byscore=True, offset=0, num=limit)
+            exists, members = pipe.execute()
+        if not exists:
+            return []
+        rows = []
+        for member in members:
+            epoch, _, row = bytes(member).partition(b":")
+            rows.append((int(epoch), row))
+        return rows
+
+    def delete(self, session_id: str) -> bool:
+        session, history = self.keys(session_id)
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(session)
+            pipe.delete(history)
+            removed, _ = pipe.execute()
+        return bool(removed)
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._redis.ping())
+        except redis.RedisError:
+            return False
+
+    def close(self) -> None:
+        """Close the client and disconnect its connection pool."""
+        self._redis.close()
+        self._redis.connection_pool.disconnect()
+
+
+def _record(session_id: str, fields: Mapping[bytes | str, bytes | str]) -> SessionRecord:
+    def field(name: bytes) -> bytes:
+        value = fields[name]
+        return value if isinstance(value, bytes) else value.encode()
+
+    return SessionRecord(
+        id=session_id,
+        token_hash=field(b"token_hash").decode(),
+        ttl_seconds=int(field(b"ttl_seconds")),
+        expires_at=float(field(b"expires_at")),
+        version=int(field(b"version")),
+        document=field(b"document"),
+    )
