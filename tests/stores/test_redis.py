@@ -1,0 +1,161 @@
+"""Redis-specific behaviour: hash-tagged keys, TTLs, lost races, several processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator
+
+import pytest
+import redis
+from redis.crc import key_slot
+
+from service.stores import Change, SessionRecord, StoreBusyError, open_store
+from service.stores.redis import RedisStore
+from tests.stores.counter import (
+    count,
+    counter_session,
+    history_row,
+    increment,
+    increment_in_process,
+)
+
+SID = "s_8yq3WnZ0cRr0c2dQmXy1fA"
+
+
+@pytest.fixture
+def store(redis_url: str) -> Iterator[RedisStore]:
+    opened = RedisStore(redis_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def other(redis_url: str) -> Iterator[RedisStore]:
+    """A second store on the same server: another process or replica, as far as Redis knows."""
+    opened = RedisStore(redis_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    opened = redis.Redis.from_url(redis_url)
+    yield opened
+    opened.close()
+
+
+def test_keys_share_the_session_hash_tag_and_cluster_slot(
+    store: RedisStore, client: redis.Redis
+) -> None:
+    store.create(counter_session(SID))
+    store.update(SID, increment)
+    expected = [f"lrsched:{{{SID}}}:history".encode(), f"lrsched:{{{SID}}}:session".encode()]
+    assert sorted(client.keys("*")) == expected
+    assert key_slot(expected[0]) == key_slot(expected[1])
+
+
+def test_an_update_sets_the_ttl_of_both_keys(store: RedisStore, client: redis.Redis) -> None:
+    store.create(counter_session(SID, ttl_seconds=100))
+    session, history = store.keys(SID)
+    client.pexpire(session, 5_000)  # as if most of the lifetime had passed
+    store.update(SID, increment)
+    for key in (session, history):
+        assert 99_000 < client.pttl(key) <= 100_000
+
+
+def test_a_lost_race_is_retried_and_counted(store: RedisStore, other: RedisStore) -> None:
+    store.create(counter_session(SID))
+    seen: list[int] = []
+
+    def racing(record: SessionRecord) -> Change[int]:
+        seen.append(record.version)
+        if len(seen) == 1:
+            other.update(SID, increment)  # another replica writes between our read and write
+        return increment(record)
+
+    assert store.update(SID, racing) == 2
+    assert seen == [1, 2]
+    assert store.conflicts == 1
+    final = store.get(SID)
+    assert final is not None
+    assert (count(final.document), final.version) == (2, 3)
+    assert store.history(SID, 0, 100) == [(1, history_row(1)), (2, history_row(2))]
+
+
+def test_losing_every_race_raises_store_busy(redis_url: str, other: RedisStore) -> None:
+    store = RedisStore(redis_url, max_attempts=3, backoff=0.0)
+    store.create(counter_session(SID))
+
+    def always_raced(record: SessionRecord) -> Change[int]:
+        other.update(SID, increment)
+        return Change(document=b"lost", history=(0, b"lost"), result=0)
+
+    with pytest.raises(StoreBusyError):
+        store.update(SID, always_raced)
+    assert store.conflicts == 3
+    final = store.get(SID)
+    assert final is not None
+    assert (final.document, final.version) == (b"3", 4)  # only the other store's writes
+    assert [epoch for epoch, _ in store.history(SID, 0, 100)] == [1, 2, 3]
+    store.close()
+
+
+def test_a_session_recreated_under_its_id_is_a_conflict_not_a_match(
+    store: RedisStore, other: RedisStore
+) -> None:
+    store.create(counter_session(SID, count=10))
+    seen: list[int] = []
+
+    def racing(record: SessionRecord) -> Change[int]:
+        seen.append(count(record.document))
+        if len(seen) == 1:  # deleted and created again: version 1 once more
+            other.delete(SID)
+            other.create(counter_session(SID, count=100))
+        return increment(record)
+
+    assert store.update(SID, racing) == 101
+    assert seen == [10, 100]
+    assert store.conflicts == 1
+    assert store.history(SID, 0, 1000) == [(101, history_row(101))]
+
+
+def test_a_resent_write_is_applied_once(store: RedisStore, client: redis.Redis) -> None:
+    created = store.create(counter_session(SID))
+    incarnation = client.hget(store.keys(SID)[0], "incarnation")
+    assert incarnation is not None
+    write = [incarnation, created.version, "writer-token", b"1", 1, b"1:" + history_row(1)]
+    assert store._update(keys=store.keys(SID), args=write) == 1
+    assert store._update(keys=store.keys(SID), args=write) == 1  # its reply was lost; resent
+    final = store.get(SID)
+    assert final is not None
+    assert (final.document, final.version) == (b"1", 2)
+
+
+def test_increments_from_four_processes_are_all_applied(store: RedisStore, redis_url: str) -> None:
+    store.create(counter_session(SID))
+    spawn = multiprocessing.get_context("spawn")
+    workers = [
+        spawn.Process(target=increment_in_process, args=(redis_url, SID, 100)) for _ in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
+    final = store.get(SID)
+    assert final is not None
+    assert (count(final.document), final.version) == (400, 401)
+    assert store.history(SID, 0, 1000) == [(n, history_row(n)) for n in range(1, 401)]
+
+
+def test_open_store_opens_redis_for_a_redis_url(redis_url: str) -> None:
+    store = open_store(redis_url)
+    assert isinstance(store, RedisStore)
+    assert store.ping() is True
+    store.close()
+
+
+def test_ping_is_false_when_the_server_is_unreachable() -> None:
+    store = RedisStore("redis://127.0.0.1:1/0")
+    assert store.ping() is False
+    store.close()
