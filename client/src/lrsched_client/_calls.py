@@ -186,8 +186,8 @@ def session_path(session_id: str, suffix: str = "") -> str:
 
 
 def bearer(token: str) -> dict[str, str]:
-    """The session's ``Authorization`` header."""
-    return {"Authorization": f"Bearer {token}"}
+    """The session's ``Authorization`` header (none for an empty token: the server's 401)."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def report_call(session_id: str, token: str, epoch: int, metric: float, rank: int) -> Call:

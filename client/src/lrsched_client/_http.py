@@ -42,6 +42,8 @@ UNPROCESSED_STATUSES = frozenset({429, 503})
 """Statuses that say the request was not processed: safe to retry even a creation."""
 _UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 """Transport failures before the request left: safe to retry even a creation."""
+_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+"""Transport failures worth another try (not local mistakes such as an illegal header)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +118,13 @@ class _Attempts:
     def after_exception(self, error: httpx.TransportError) -> float:
         """The delay before the next try after ``error``; raises if there is none."""
         unsent = isinstance(error, _UNSENT)
-        if not (unsent or self.call.idempotent) or not self._tries_left():
+        retryable = isinstance(error, _TRANSIENT) and (unsent or self.call.idempotent)
+        if not retryable or not self._tries_left():
+            tries = self.retries + 1
+            note = "" if unsent or self.call.idempotent else " (not retried: may have been applied)"
             raise TransportError(
-                f"{self.call.method} {self.call.path} failed after {self.retries + 1} "
-                f"tries: {type(error).__name__}: {error}"
-                + ("" if unsent or self.call.idempotent else " (not retried: not idempotent)")
+                f"{self.call.method} {self.call.path} failed after {tries} "
+                f"{'try' if tries == 1 else 'tries'}: {type(error).__name__}: {error}{note}"
             ) from error
         return self._next(f"{type(error).__name__}: {error}", None)
 
