@@ -1,0 +1,436 @@
+"""Sessions, reference values and the exactly-once checks shared by the multi-process tests.
+
+The reference for every decision is ``service.engine.plateau.replay`` (itself checked against
+PyTorch by the golden fixtures) fed the ranks' metrics combined with ``reduce``; when PyTorch
+is importable, a live ``ReduceLROnPlateau`` fed the same metrics is a second reference, for
+the lrs and for ``state_dict()``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from service.engine.plateau import PlateauConfig, PlateauState, replay
+
+REPO = Path(__file__).resolve().parents[2]
+"""The repository root: the working directory of the client processes."""
+
+Metric = float | str
+"""A metric as sent on the wire: a number, or ``"inf"``, ``"-inf"``, ``"nan"``."""
+
+
+def wire(value: Any) -> Any:
+    """``value`` as the service writes it in JSON: non-finite floats as strings, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, list | tuple):
+        return [wire(item) for item in value]
+    if isinstance(value, dict):
+        return {key: wire(item) for key, item in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class SessionPlan:
+    """What a test's session is created with and what its ranks report.
+
+    Attributes:
+        schedule: the ReduceLROnPlateau options (``type`` included), as sent.
+        lr: the lr of every param group.
+        world_size: ranks per epoch.
+        reduce: ``mean``, ``min`` or ``max``.
+        metrics: ``metrics[epoch][rank]``, as sent (retries send the same value).
+    """
+
+    schedule: dict[str, Any]
+    lr: list[float]
+    world_size: int
+    reduce: str
+    metrics: list[list[Metric]]
+
+    @property
+    def epochs(self) -> int:
+        """How many epochs the ranks report."""
+        return len(self.metrics)
+
+    def create_body(self, **extra: Any) -> dict[str, Any]:
+        """The ``POST /v1/sessions`` body."""
+        return {
+            "schedule": self.schedule,
+            "lr": self.lr,
+            "world_size": self.world_size,
+            "reduce": self.reduce,
+            **extra,
+        }
+
+    def rank_metrics(self, rank: int) -> list[Metric]:
+        """What ``rank`` reports for each epoch."""
+        return [row[rank] for row in self.metrics]
+
+    def config(self) -> PlateauConfig:
+        """The engine configuration, built from the options with PyTorch's defaults."""
+        options = self.schedule
+        min_lr = options.get("min_lr", 0.0)
+        groups = len(self.lr)
+        return PlateauConfig(
+            mode=options.get("mode", "min"),
+            factor=float(options.get("factor", 0.1)),
+            patience=int(options.get("patience", 10)),
+            threshold=float(options.get("threshold", 1e-4)),
+            threshold_mode=options.get("threshold_mode", "rel"),
+            cooldown=int(options.get("cooldown", 0)),
+            min_lrs=tuple(float(m) for m in min_lr)
+            if isinstance(min_lr, list)
+            else (float(min_lr),) * groups,
+            eps=float(options.get("eps", 1e-8)),
+        )
+
+    def reduced_metric(self, epoch: int) -> float:
+        """The ranks' metrics of ``epoch`` combined with ``reduce`` (NaN if any is NaN)."""
+        values = [float(m) for m in self.metrics[epoch]]
+        if any(math.isnan(v) for v in values):
+            return math.nan
+        if self.reduce == "min":
+            return min(values)
+        if self.reduce == "max":
+            return max(values)
+        return sum(values) / len(values)
+
+
+def random_plan(
+    rng: random.Random,
+    *,
+    world_size: int,
+    epochs: int,
+    reduce: str,
+    mode: str,
+    nonfinite: int = 1,
+) -> SessionPlan:
+    """A session whose metrics improve for a while then plateau, so the lr gets cut.
+
+    Finite metrics are multiples of 1/64: sums of a few are exact, so the combined metric
+    does not depend on summation order. ``nonfinite`` metrics are ``"nan"``, ``"inf"`` or
+    ``"-inf"`` (in the direction that is a bad epoch for ``mode``).
+    """
+    schedule: dict[str, Any] = {
+        "type": "ReduceLROnPlateau",
+        "mode": mode,
+        "factor": rng.choice([0.5, 0.3]),
+        "patience": rng.choice([0, 1, 2]),
+        "threshold": rng.choice([0.01, 0.001]),
+        "threshold_mode": rng.choice(["rel", "abs"]),
+        "cooldown": rng.choice([0, 1]),
+        "min_lr": rng.choice([1e-3, [1e-3, 0.0]]),
+    }
+    sign = 1 if mode == "min" else -1
+    metrics: list[list[Metric]] = []
+    for epoch in range(epochs):
+        trend = 64 - 2 * min(epoch, 8)
+        metrics.append([sign * (trend + rng.randint(0, 10)) / 64 for _ in range(world_size)])
+    bad = "inf" if mode == "min" else "-inf"
+    for _ in range(nonfinite):
+        epoch, rank = rng.randrange(2, epochs), rng.randrange(world_size)
+        metrics[epoch][rank] = rng.choice(["nan", bad])
+    return SessionPlan(schedule, [0.1, 0.05], world_size, reduce, metrics)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The reference run of a plan: after each epoch, the lrs, whether cut, and the state."""
+
+    lrs: list[list[float]]
+    reduced: list[bool]
+    states: list[dict[str, Any]]
+    state_dict: dict[str, Any]
+    torch_lrs: list[list[float]] | None
+    torch_state_dict: dict[str, Any] | None
+
+
+def _progress(state: PlateauState) -> dict[str, Any]:
+    return {
+        "best": wire(state.best),
+        "num_bad_epochs": state.num_bad_epochs,
+        "cooldown_counter": state.cooldown_counter,
+        "last_epoch": state.last_epoch,
+    }
+
+
+def expected_run(plan: SessionPlan, epochs: int | None = None) -> Expected:
+    """``replay`` (and live PyTorch, when installed) fed the first ``epochs`` reduced metrics."""
+    epochs = plan.epochs if epochs is None else epochs
+    config = plan.config()
+    reduced_metrics = [plan.reduced_metric(epoch) for epoch in range(epochs)]
+    full = replay(config, plan.lr, reduced_metrics)
+    states = [
+        _progress(replay(config, plan.lr, reduced_metrics[: epoch + 1]).state)
+        for epoch in range(epochs)
+    ]
+    min_lr = plan.schedule.get("min_lr", 0.0)
+    state = full.state
+    state_dict = {
+        "factor": config.factor,
+        "default_min_lr": None if isinstance(min_lr, list) else min_lr,
+        "min_lrs": list(config.min_lrs),
+        "patience": config.patience,
+        "cooldown": config.cooldown,
+        "eps": config.eps,
+        "last_epoch": state.last_epoch,
+        "_last_lr": list(state.lrs),
+        "mode_worse": "inf" if config.mode == "min" else "-inf",
+        "mode": config.mode,
+        "threshold": config.threshold,
+        "threshold_mode": config.threshold_mode,
+        "best": wire(state.best),
+        "cooldown_counter": state.cooldown_counter,
+        "num_bad_epochs": state.num_bad_epochs,
+    }
+    torch_run = _torch_run(plan, reduced_metrics)
+    return Expected(
+        lrs=full.lr.T.tolist(),
+        reduced=full.reduced.tolist(),
+        states=states,
+        state_dict=state_dict,
+        torch_lrs=None if torch_run is None else torch_run[0],
+        torch_state_dict=None if torch_run is None else torch_run[1],
+    )
+
+
+def _torch_run(
+    plan: SessionPlan, metrics: list[float]
+) -> tuple[list[list[float]], dict[str, Any]] | None:
+    """Live ``ReduceLROnPlateau`` on SGD param groups with ``plan.lr``; None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    params = [torch.nn.Parameter(torch.zeros(1)) for _ in plan.lr]
+    optimizer = torch.optim.SGD(
+        [{"params": [p], "lr": lr} for p, lr in zip(params, plan.lr, strict=True)], lr=plan.lr[0]
+    )
+    options = {key: value for key, value in plan.schedule.items() if key != "type"}
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, **options)
+    lrs = []
+    for metric in metrics:
+        scheduler.step(metric)
+        lrs.append([float(group["lr"]) for group in optimizer.param_groups])
+    return lrs, wire(dict(scheduler.state_dict()))
+
+
+# -- creating sessions and running client processes -----------------------------------------
+
+
+@dataclass(frozen=True)
+class Created:
+    """A session created over HTTP: its id, the Authorization header, and its plan."""
+
+    id: str
+    headers: dict[str, str]
+    plan: SessionPlan
+    token: str
+
+
+def create_session(client: httpx.Client, url: str, plan: SessionPlan, **extra: Any) -> Created:
+    """``POST /v1/sessions`` for ``plan``; asserts 201."""
+    response = client.post(f"{url}/v1/sessions", json=plan.create_body(**extra))
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return Created(body["id"], {"Authorization": f"Bearer {body['token']}"}, plan, body["token"])
+
+
+def run_clients(
+    directory: Path,
+    urls: list[str],
+    sessions: list[Created],
+    *,
+    processes: int,
+    seed: int,
+    tolerate_transport_errors: bool = False,
+    deadline_seconds: float = 40.0,
+) -> list[subprocess.Popen[bytes]]:
+    """Start ``processes`` client processes that share every rank of ``sessions`` at random.
+
+    The ranks of one session are dealt to different processes (round robin over a shuffle),
+    so they race each other. Returns the processes; :func:`collect` waits for their results.
+    """
+    rng = random.Random(seed)
+    jobs = [
+        {
+            "session": session.id,
+            "token": session.token,
+            "rank": rank,
+            "metrics": session.plan.rank_metrics(rank),
+        }
+        for session in sessions
+        for rank in range(session.plan.world_size)
+    ]
+    rng.shuffle(jobs)
+    started = []
+    for index in range(processes):
+        plan = {
+            "urls": urls,
+            "seed": rng.randrange(2**32),
+            "deadline_seconds": deadline_seconds,
+            "tolerate_transport_errors": tolerate_transport_errors,
+            "jobs": jobs[index::processes],
+        }
+        plan_file = directory / f"client-{index}.plan.json"
+        plan_file.write_text(json.dumps(plan), encoding="utf-8")
+        with (directory / f"client-{index}.log").open("wb") as log:
+            started.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "tests.multiprocess._rankclient",
+                        str(plan_file),
+                        str(directory / f"client-{index}.result.json"),
+                    ],
+                    cwd=REPO,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    return started
+
+
+@dataclass
+class Observed:
+    """What every client process saw, merged."""
+
+    answers: list[dict[str, Any]]
+    unexpected: list[dict[str, Any]]
+    failures: list[str]
+    busy: int
+    transport_errors: int
+    requests: int
+
+
+def collect(
+    directory: Path, clients: list[subprocess.Popen[bytes]], timeout: float = 60.0
+) -> Observed:
+    """Wait for the client processes (killing any still running at ``timeout``) and merge."""
+    deadline = time.monotonic() + timeout
+    observed = Observed([], [], [], 0, 0, 0)
+    for index, client in enumerate(clients):
+        try:
+            client.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            client.kill()
+            client.wait()
+        log = (directory / f"client-{index}.log").read_text(encoding="utf-8", errors="replace")
+        result_file = directory / f"client-{index}.result.json"
+        if client.returncode != 0 or not result_file.exists():
+            observed.failures.append(f"client {index} exited with {client.returncode}:\n{log}")
+            continue
+        result = json.loads(result_file.read_text(encoding="utf-8"))
+        observed.answers += result["answers"]
+        observed.unexpected += result["unexpected"]
+        observed.failures += result["failures"]
+        observed.busy += result["busy"]
+        observed.transport_errors += result["transport_errors"]
+        observed.requests += result["requests"]
+    return observed
+
+
+# -- the checks -------------------------------------------------------------------------------
+
+
+def get_json(client: httpx.Client, url: str, path: str, headers: dict[str, str]) -> Any:
+    """``GET url + path``; asserts 200 and returns the JSON body."""
+    response = client.get(f"{url}{path}", headers=headers)
+    assert response.status_code == 200, (path, response.status_code, response.text)
+    return response.json()
+
+
+def history(client: httpx.Client, url: str, session: Created) -> list[dict[str, Any]]:
+    """Every history row of ``session`` (following ``next_start``; bounded)."""
+    rows: list[dict[str, Any]] = []
+    start: int | None = 0
+    for _ in range(100):
+        if start is None:
+            return rows
+        page = get_json(
+            client, url, f"/v1/sessions/{session.id}/history?start={start}", session.headers
+        )
+        rows += page["rows"]
+        start = page["next_start"]
+    raise AssertionError("history did not end after 100 pages")
+
+
+def check_history(rows: list[dict[str, Any]], plan: SessionPlan, expected: Expected) -> None:
+    """One row per epoch ``0..n-1``, each with the ranks' metrics and the reference decision."""
+    assert [row["epoch"] for row in rows] == list(range(len(expected.lrs)))
+    for epoch, row in enumerate(rows):
+        assert row["metrics"] == wire([float(m) for m in plan.metrics[epoch]]), epoch
+        assert row["metric"] == wire(plan.reduced_metric(epoch)), epoch
+        assert row["lr"] == expected.lrs[epoch], epoch
+        assert row["reduced"] == expected.reduced[epoch], epoch
+        assert row["warmup"] is False, epoch
+    if expected.torch_lrs is not None:
+        assert [row["lr"] for row in rows] == expected.torch_lrs
+
+
+def check_decision(answer: dict[str, Any], epoch: int, expected: Expected) -> None:
+    """A decided answer for ``epoch`` equals the reference decision."""
+    assert answer["epoch"] == epoch and answer["decided"] is True, answer
+    assert answer["lr"] == expected.lrs[epoch], (epoch, answer)
+    assert answer["reduced"] == expected.reduced[epoch], (epoch, answer)
+    assert answer["state"] == expected.states[epoch], (epoch, answer)
+    assert answer["waiting_for"] == [], (epoch, answer)
+
+
+def check_final(client: httpx.Client, url: str, session: Created, expected: Expected) -> None:
+    """The session's current state and its ``state_dict`` equal the reference after all epochs."""
+    plan = session.plan
+    view = get_json(client, url, f"/v1/sessions/{session.id}", session.headers)
+    final = expected.state_dict
+    assert view["epoch"] == len(expected.lrs)
+    assert view["pending_ranks"] == []
+    assert view["lr"] == final["_last_lr"]
+    assert (view["best"], view["num_bad_epochs"], view["cooldown_counter"]) == (
+        final["best"],
+        final["num_bad_epochs"],
+        final["cooldown_counter"],
+    )
+    assert view["last_epoch"] == final["last_epoch"]
+    assert view["world_size"] == plan.world_size and view["reduce"] == plan.reduce
+    exported = get_json(client, url, f"/v1/sessions/{session.id}/state_dict", session.headers)
+    assert exported == final
+    if expected.torch_state_dict is not None:
+        assert set(exported) == set(expected.torch_state_dict)
+        assert exported == expected.torch_state_dict
+
+
+def check_answers(observed: Observed, session: Created, expected: Expected) -> None:
+    """Every answer a rank got is consistent; every decided one is the one recorded decision.
+
+    Answers for one epoch that say ``decided`` are identical across ranks and retries and equal
+    the reference; an undecided answer is for that epoch and no longer waits for its own rank.
+    """
+    decided: dict[int, set[str]] = defaultdict(set)
+    for item in observed.answers:
+        if item["session"] != session.id:
+            continue
+        answer, epoch, rank = item["answer"], item["epoch"], item["rank"]
+        if answer["decided"]:
+            decided[epoch].add(json.dumps(answer, sort_keys=True))
+            check_decision(answer, epoch, expected)
+        else:
+            assert answer["epoch"] == epoch, item
+            assert rank not in answer["waiting_for"], item
+            assert answer["waiting_for"], item
+    distinct = {epoch: answers for epoch, answers in decided.items() if len(answers) > 1}
+    assert not distinct, f"epochs answered differently: {distinct}"
+    assert sorted(decided) == list(range(len(expected.lrs))), "some epoch never reached a rank"
