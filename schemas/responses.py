@@ -19,3 +19,10 @@ class ScheduleResponse(BaseModel):
             "that cycle it (CyclicLR, OneCycleLR with `cycle_momentum`); otherwise null."
         )
     )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Continuity warnings of compositions: a segment that does not start where the "
+            "previous one ended (the curve is still computed)."
+        ),
+    )

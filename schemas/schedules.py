@@ -9,6 +9,60 @@ from typing import Annotated, Literal, TypeAlias
 
 from pydantic import BaseModel, Field
 
+from schemas.families.composition import (
+    COMPOSITION_MODELS,
+    ClampSpec,
+    ScaleSpec,
+    Segment,
+    SequenceSpec,
+    WarmupSpec,
+)
+from schemas.families.fastai import FASTAI_MODELS, FastaiFlatCos, FastaiOneCycle
+from schemas.families.hf import (
+    HF_MODELS,
+    HfConstant,
+    HfConstantWithWarmup,
+    HfCosine,
+    HfCosineWarmupWithMinLr,
+    HfCosineWithMinLr,
+    HfCosineWithRestarts,
+    HfInverseSqrt,
+    HfLinear,
+    HfPolynomial,
+    HfWsd,
+)
+from schemas.families.keras import (
+    KERAS_MODELS,
+    KerasCosineDecay,
+    KerasCosineDecayRestarts,
+    KerasExponentialDecay,
+    KerasInverseTimeDecay,
+    KerasPiecewiseConstantDecay,
+    KerasPolynomialDecay,
+)
+from schemas.families.optax import (
+    OPTAX_MODELS,
+    OptaxConstant,
+    OptaxCosineDecay,
+    OptaxCosineOnecycle,
+    OptaxExponentialDecay,
+    OptaxJoinSchedules,
+    OptaxLinear,
+    OptaxLinearOnecycle,
+    OptaxPiecewiseConstant,
+    OptaxPiecewiseInterpolate,
+    OptaxPolynomial,
+    OptaxSgdr,
+    OptaxWarmupCosineDecay,
+)
+from schemas.families.timm import (
+    TIMM_MODELS,
+    TimmCosine,
+    TimmMultiStep,
+    TimmPoly,
+    TimmStep,
+    TimmTanh,
+)
 from schemas.fields import Number
 from schemas.pytorch import (
     LEAF_MODELS,
@@ -114,15 +168,67 @@ ScheduleSpec: TypeAlias = Annotated[
     | ChainedScheduler
     | CyclicLR
     | OneCycleLR
-    | CosineAnnealingWarmRestarts,
+    | CosineAnnealingWarmRestarts
+    | HfConstant
+    | HfConstantWithWarmup
+    | HfLinear
+    | HfCosine
+    | HfCosineWithRestarts
+    | HfCosineWithMinLr
+    | HfCosineWarmupWithMinLr
+    | HfPolynomial
+    | HfInverseSqrt
+    | HfWsd
+    | OptaxConstant
+    | OptaxLinear
+    | OptaxPolynomial
+    | OptaxCosineDecay
+    | OptaxWarmupCosineDecay
+    | OptaxExponentialDecay
+    | OptaxPiecewiseConstant
+    | OptaxPiecewiseInterpolate
+    | OptaxLinearOnecycle
+    | OptaxCosineOnecycle
+    | OptaxSgdr
+    | OptaxJoinSchedules
+    | TimmCosine
+    | TimmTanh
+    | TimmPoly
+    | TimmStep
+    | TimmMultiStep
+    | KerasExponentialDecay
+    | KerasPiecewiseConstantDecay
+    | KerasPolynomialDecay
+    | KerasInverseTimeDecay
+    | KerasCosineDecay
+    | KerasCosineDecayRestarts
+    | FastaiOneCycle
+    | FastaiFlatCos
+    | SequenceSpec
+    | WarmupSpec
+    | ClampSpec
+    | ScaleSpec,
     Field(discriminator="type"),
 ]
 """Any supported scheduler, selected by its ``type``."""
 
 SequentialLR.model_rebuild()
 ChainedScheduler.model_rebuild()
+for _nesting in (Segment, SequenceSpec, WarmupSpec, ClampSpec, ScaleSpec, OptaxJoinSchedules):
+    _nesting.model_rebuild(_types_namespace={"ScheduleSpec": ScheduleSpec})
 
-SCHEDULE_MODELS: tuple[type[BaseModel], ...] = (*LEAF_MODELS, SequentialLR, ChainedScheduler)
+PYTORCH_MODELS: tuple[type[BaseModel], ...] = (*LEAF_MODELS, SequentialLR, ChainedScheduler)
+"""The PyTorch schedulers (``torch.optim.lr_scheduler``)."""
+FAMILY_MODELS: tuple[type[BaseModel], ...] = (
+    *HF_MODELS,
+    *OPTAX_MODELS,
+    *TIMM_MODELS,
+    *KERAS_MODELS,
+    *FASTAI_MODELS,
+    *COMPOSITION_MODELS,
+)
+"""The other libraries' schedules and the composition types."""
+SCHEDULE_MODELS: tuple[type[BaseModel], ...] = (*PYTORCH_MODELS, *FAMILY_MODELS)
 
 
 def build(spec: ScheduleSpec, groups: int) -> Node:
@@ -137,6 +243,10 @@ def build(spec: ScheduleSpec, groups: int) -> Node:
 
 def _measure(spec: ScheduleSpec) -> tuple[int, int]:
     if isinstance(spec, SequentialLR | ChainedScheduler):
-        measured = [_measure(child) for child in spec.schedulers]
-        return 1 + sum(c for c, _ in measured), 1 + max(d for _, d in measured)
-    return 1, 0
+        children: list[ScheduleSpec] = list(spec.schedulers)
+    elif isinstance(spec, SequenceSpec | WarmupSpec | ClampSpec | ScaleSpec | OptaxJoinSchedules):
+        children = spec.child_specs()
+    else:
+        return 1, 0
+    measured = [_measure(child) for child in children]
+    return 1 + sum(c for c, _ in measured), 1 + max(d for _, d in measured)

@@ -65,6 +65,7 @@ def encode(curve: Curve, steps: StepRange, media_type: str, series: Series) -> E
             "groups": int(curve.lr.shape[0]),
             "lr": np.ascontiguousarray(curve.lr),
             "momentum": None if curve.momentum is None else np.ascontiguousarray(curve.momentum),
+            "warnings": list(curve.warnings),
         }
         return Encoded(orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY), JSON, {})
     values = curve.lr if series == "lr" else curve.momentum

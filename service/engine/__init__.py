@@ -51,10 +51,15 @@ class StepRange:
 
 @dataclass(frozen=True, slots=True)
 class Curve:
-    """lr per param group and step, shape (groups, n); momentum likewise or ``None``."""
+    """lr per param group and step, shape (groups, n); momentum likewise or ``None``.
+
+    ``warnings`` are continuity warnings of compositions (a segment that does not start
+    where the previous one ended): reported to the caller, not errors.
+    """
 
     lr: FloatArray
     momentum: FloatArray | None
+    warnings: tuple[str, ...] = ()
 
 
 def stepping_cost(root: Node, steps: StepRange) -> int:
@@ -86,7 +91,17 @@ def compute(root: Node, lrs: FloatArray, steps: StepRange) -> Curve:
             assert isinstance(root, Leaf)
             _standalone(root, np.array([steps.final], dtype=np.int64))
     _check_finite(curve, k)
-    return curve
+    return _with_warnings(root, curve)
+
+
+def _with_warnings(root: Node, curve: Curve) -> Curve:
+    """``curve`` with the continuity warnings of a composition at the root (if any)."""
+    check = getattr(root, "continuity_warnings", None)
+    if check is None:
+        return curve
+    with np.errstate(all="ignore"):
+        found = tuple(check())
+    return Curve(curve.lr, curve.momentum, found) if found else curve
 
 
 def _standalone(root: Leaf, k: IntArray) -> Curve | None:

@@ -1,0 +1,26 @@
+"""Field types and helpers shared by the family models."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field
+
+from schemas.fields import MAX_INT
+
+Steps = Annotated[int, Field(ge=0, le=MAX_INT, description="A number of steps (>= 0).")]
+PositiveSteps = Annotated[int, Field(gt=0, le=MAX_INT, description="A number of steps (> 0).")]
+AnySteps = Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
+Real = Annotated[float, Field(allow_inf_nan=False, ge=-1e300, le=1e300)]
+NonNegative = Annotated[float, Field(allow_inf_nan=False, ge=0.0, le=1e300)]
+
+
+def config(example: dict[str, Any], doc: str | None, title: str | None = None) -> ConfigDict:
+    """Model config: no unknown fields, the example and the library's docs in the schema."""
+    extra: dict[str, Any] = {"examples": [example]}
+    if doc is not None:
+        extra["externalDocs"] = {"url": doc}
+    settings = ConfigDict(extra="forbid", json_schema_extra=extra)
+    if title is not None:
+        settings["title"] = title
+    return settings

@@ -1,0 +1,88 @@
+"""fastai's ``Learner.fit_one_cycle`` and ``Learner.fit_flat_cos``, as ``fastai.<name>``.
+
+Step ``k`` is the k-th training batch (from 0, over all epochs): ``pos = k / (n_epoch *
+n_iter)`` with ``n_iter`` the batches per epoch (``len(dls.train)``). ``lr_max`` / ``lr``
+default to the optimizer's lr of each param group (fastai's ``learn.lr`` / hypers) and may be
+a list, one per group (fastai's discriminative lrs).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel
+
+from schemas.families.common import PositiveSteps, Real, config
+from schemas.fields import PerGroup, per_group
+from service.engine.errors import Loc
+from service.engine.families import fastai
+from service.engine.families.base import Closed
+from service.engine.nodes import Node
+from service.engine.types import FloatArray
+
+_DOCS = "https://docs.fast.ai/callback.schedule.html#learner.{}"
+
+
+def _peaks(value: float | list[float] | None, groups: int, loc: Loc) -> FloatArray | None:
+    return None if value is None else np.asarray(per_group(value, groups, loc))
+
+
+class FastaiOneCycle(BaseModel):
+    """fastai `fit_one_cycle`: cosine `lr_max/div -> lr_max -> lr_max/div_final`; momentum
+    `moms[0] -> moms[1] -> moms[2]` on the same phases."""
+
+    model_config = config(
+        {"type": "fastai.one_cycle", "n_epoch": 4, "n_iter": 250, "lr_max": 0.1},
+        _DOCS.format("fit_one_cycle"),
+    )
+    type: Literal["fastai.one_cycle"]
+    n_epoch: PositiveSteps
+    n_iter: PositiveSteps
+    lr_max: PerGroup | None = None
+    div: Real = 25.0
+    div_final: Real = 1e5
+    pct_start: Real = 0.25
+    moms: tuple[Real, Real, Real] = (0.95, 0.85, 0.95)
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine node (it also sets the momentum)."""
+        total = self.n_epoch * self.n_iter
+        lr = fastai.one_cycle_lr(
+            total,
+            _peaks(self.lr_max, groups, (*loc, "lr_max")),
+            self.div,
+            self.div_final,
+            self.pct_start,
+        )
+        momentum = fastai.one_cycle_momentum(total, self.moms, self.pct_start)
+        return Closed(loc, lr, momentum)
+
+
+class FastaiFlatCos(BaseModel):
+    """fastai `fit_flat_cos`: flat at `lr` for `pct_start` of training, then cosine to
+    `lr/div_final` (no warmup)."""
+
+    model_config = config(
+        {"type": "fastai.flat_cos", "n_epoch": 4, "n_iter": 250, "lr": 0.1},
+        _DOCS.format("fit_flat_cos"),
+    )
+    type: Literal["fastai.flat_cos"]
+    n_epoch: PositiveSteps
+    n_iter: PositiveSteps
+    lr: PerGroup | None = None
+    div_final: Real = 1e5
+    pct_start: Real = 0.75
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine node."""
+        formula = fastai.flat_cos(
+            self.n_epoch * self.n_iter,
+            _peaks(self.lr, groups, (*loc, "lr")),
+            self.div_final,
+            self.pct_start,
+        )
+        return Closed(loc, formula)
+
+
+FASTAI_MODELS = (FastaiOneCycle, FastaiFlatCos)

@@ -1,0 +1,219 @@
+"""Keras 3 learning-rate schedules (``keras.optimizers.schedules``), as ``keras.<ClassName>``.
+
+The value is the lr of every param group (the request's ``lr`` is not used; wrap in
+``scale`` for per-group values); step ``k`` is ``optimizer.iterations``. ``name`` is accepted
+(so a serialized config copies over) and ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from schemas.families.common import Real, config
+from service.engine.errors import Loc
+from service.engine.families import keras
+from service.engine.families.base import Closed, absolute
+from service.engine.nodes import Node
+
+_DOCS = "https://keras.io/api/optimizers/learning_rate_schedules/{}/"
+DecaySteps = Annotated[float, Field(gt=0, le=1e15, description="Must be > 0 (Keras raises).")]
+Name = Annotated[str | None, Field(max_length=200, description="Ignored.")]
+
+
+class KerasExponentialDecay(BaseModel):
+    """Keras `ExponentialDecay`: `initial_learning_rate * decay_rate ** (k / decay_steps)`."""
+
+    model_config = config(
+        {
+            "type": "keras.ExponentialDecay",
+            "initial_learning_rate": 0.1,
+            "decay_steps": 100,
+            "decay_rate": 0.96,
+            "staircase": True,
+        },
+        _DOCS.format("exponential_decay"),
+    )
+    type: Literal["keras.ExponentialDecay"]
+    initial_learning_rate: Real
+    decay_steps: DecaySteps
+    decay_rate: Real
+    staircase: bool = False
+    name: Name = None
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine node."""
+        value = keras.exponential_decay(
+            self.initial_learning_rate, self.decay_steps, self.decay_rate, self.staircase
+        )
+        return Closed(loc, absolute(value))
+
+
+class KerasPiecewiseConstantDecay(BaseModel):
+    """Keras `PiecewiseConstantDecay`: `values[j]` for `boundaries[j-1] < k <= boundaries[j]`."""
+
+    model_config = config(
+        {
+            "type": "keras.PiecewiseConstantDecay",
+            "boundaries": [300, 600],
+            "values": [0.1, 0.01, 0.001],
+        },
+        _DOCS.format("piecewise_constant_decay"),
+    )
+    type: Literal["keras.PiecewiseConstantDecay"]
+    boundaries: Annotated[list[Real], Field(min_length=1, max_length=10_000)]
+    values: Annotated[list[Real], Field(min_length=2, max_length=10_001)]
+    name: Name = None
+
+    @model_validator(mode="after")
+    def _lengths(self) -> KerasPiecewiseConstantDecay:
+        if len(self.boundaries) != len(self.values) - 1:
+            raise ValueError(
+                "The length of boundaries should be 1 less than the length of values. "
+                f"Received: boundaries of length {len(self.boundaries)}, and values of "
+                f"length {len(self.values)}."
+            )
+        return self
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine node."""
+        return Closed(loc, absolute(keras.piecewise_constant(self.boundaries, self.values)))
+
+
+class KerasPolynomialDecay(BaseModel):
+    """Keras `PolynomialDecay`: `(init - end)(1 - k/T)^power + end`, or cycling (`cycle`)."""
+
+    model_config = config(
+        {
+            "type": "keras.PolynomialDecay",
+            "initial_learning_rate": 0.1,
+            "decay_steps": 500,
+            "end_learning_rate": 0.001,
+            "power": 0.5,
+            "cycle": True,
+        },
+        _DOCS.format("polynomial_decay"),
+    )
+    type: Literal["keras.PolynomialDecay"]
+    initial_learning_rate: Real
+    decay_steps: DecaySteps
+    end_learning_rate: Real = 0.0001
+    power: Real = 1.0
+    cycle: bool = False
+    name: Name = None
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine node."""
+        value = keras.polynomial_decay(
+            self.initial_learning_rate,
+            self.decay_steps,
+            self.end_learning_rate,
+            self.power,
+            self.cycle,
+        )
+        return Closed(loc, absolute(value))
+
+
+class KerasInverseTimeDecay(BaseModel):
+    """Keras `InverseTimeDecay`: `initial_learning_rate / (1 + decay_rate k / decay_steps)`."""
+
+    model_config = config(
+        {
+            "type": "keras.InverseTimeDecay",
+            "initial_learning_rate": 0.1,
+            "decay_steps": 100,
+            "decay_rate": 0.5,
+        },
+        _DOCS.format("inverse_time_decay"),
+    )
+    type: Literal["keras.InverseTimeDecay"]
+    initial_learning_rate: Real
+    decay_steps: DecaySteps
+    decay_rate: Real
+    staircase: bool = False
+    name: Name = None
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine node."""
+        value = keras.inverse_time_decay(
+            self.initial_learning_rate, self.decay_steps, self.decay_rate, self.staircase
+        )
+        return Closed(loc, absolute(value))
+
+
+class KerasCosineDecay(BaseModel):
+    """Keras `CosineDecay`: optional linear warmup to `warmup_target`, then cosine (+ `alpha`).
+
+    `decay_steps` excludes the warmup: the decay ends at `warmup_steps + decay_steps`.
+    """
+
+    model_config = config(
+        {
+            "type": "keras.CosineDecay",
+            "initial_learning_rate": 0.0,
+            "decay_steps": 900,
+            "alpha": 0.01,
+            "warmup_target": 0.1,
+            "warmup_steps": 100,
+        },
+        _DOCS.format("cosine_decay"),
+    )
+    type: Literal["keras.CosineDecay"]
+    initial_learning_rate: Real
+    decay_steps: DecaySteps
+    alpha: Real = 0.0
+    name: Name = None
+    warmup_target: Real | None = None
+    warmup_steps: Annotated[float, Field(ge=0, le=1e15)] = 0
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine node."""
+        value = keras.cosine_decay(
+            self.initial_learning_rate,
+            self.decay_steps,
+            self.alpha,
+            self.warmup_target,
+            self.warmup_steps,
+        )
+        return Closed(loc, absolute(value))
+
+
+class KerasCosineDecayRestarts(BaseModel):
+    """Keras `CosineDecayRestarts` (SGDR): periods grow by `t_mul`, peaks by `m_mul`; forever."""
+
+    model_config = config(
+        {
+            "type": "keras.CosineDecayRestarts",
+            "initial_learning_rate": 0.1,
+            "first_decay_steps": 100,
+            "t_mul": 2.0,
+            "m_mul": 0.8,
+            "alpha": 0.01,
+        },
+        _DOCS.format("cosine_decay_restarts"),
+    )
+    type: Literal["keras.CosineDecayRestarts"]
+    initial_learning_rate: Real
+    first_decay_steps: DecaySteps
+    t_mul: Annotated[float, Field(gt=0, le=1e6)] = 2.0
+    m_mul: Real = 1.0
+    alpha: Real = 0.0
+    name: Name = None
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine node."""
+        value = keras.cosine_decay_restarts(
+            self.initial_learning_rate, self.first_decay_steps, self.t_mul, self.m_mul, self.alpha
+        )
+        return Closed(loc, absolute(value))
+
+
+KERAS_MODELS = (
+    KerasExponentialDecay,
+    KerasPiecewiseConstantDecay,
+    KerasPolynomialDecay,
+    KerasInverseTimeDecay,
+    KerasCosineDecay,
+    KerasCosineDecayRestarts,
+)

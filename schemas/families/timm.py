@@ -1,0 +1,209 @@
+"""timm schedulers (``timm.scheduler.*LRScheduler``), as ``timm.<name>``.
+
+The base value of each param group is its lr (timm's ``initial_lr``); ``lr_min`` and
+``warmup_lr_init`` are absolute. Step ``k`` is timm's ``t`` (``step(t)`` / ``step_update(t)``).
+``t_in_epochs`` and ``initialize`` are accepted and ignored (``k`` counts whatever ``t``
+counts). The noise is timm's own, bit for bit (``torch.Generator`` seeded ``noise_seed + t``,
+reproduced without torch).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from schemas.families.common import NonNegative, PositiveSteps, Real, Steps, config
+from schemas.fields import MAX_INT
+from service.engine.errors import Loc
+from service.engine.families import timm
+from service.engine.families.base import Closed
+from service.engine.nodes import Node
+
+_DOCS = "https://huggingface.co/docs/timm/reference/schedulers#timm.scheduler.{}"
+
+
+class _Noise(BaseModel):
+    noise_range_t: (
+        Steps
+        | Annotated[
+            list[Annotated[int, Field(ge=0, le=MAX_INT)]], Field(min_length=2, max_length=2)
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="Noisy steps: `t >= n` for a number, `a <= t < b` for `[a, b]`; none if null.",
+    )
+    noise_type: Literal["normal", "uniform"] = "normal"
+    noise_pct: Annotated[float, Field(gt=0.0, le=1e6, allow_inf_nan=False)] = 0.67
+    noise_std: Real = 1.0
+    noise_seed: Annotated[int, Field(ge=0, le=2**62)] = 42
+    t_in_epochs: bool = True
+    initialize: bool = True
+
+    def _noise(self) -> timm.Noise:
+        range_t = self.noise_range_t
+        return timm.Noise(
+            tuple(range_t) if isinstance(range_t, list) else range_t,  # type: ignore[arg-type]
+            self.noise_type,
+            self.noise_pct,
+            self.noise_std,
+            self.noise_seed,
+        )
+
+
+class _Warmup(_Noise):
+    warmup_t: Steps = 0
+    warmup_lr_init: NonNegative = 0.0
+    warmup_prefix: bool = False
+
+    def _warmup(self) -> timm.Warmup:
+        return timm.Warmup(self.warmup_t, self.warmup_lr_init, self.warmup_prefix)
+
+
+class _Cycles(_Warmup):
+    t_initial: PositiveSteps
+    lr_min: NonNegative = 0.0
+    cycle_mul: Annotated[float, Field(gt=0.0, le=1e6, allow_inf_nan=False)] = 1.0
+    cycle_decay: Real = 1.0
+    cycle_limit: Annotated[int, Field(ge=0, le=MAX_INT)] = 1
+
+    def _cycles(self) -> timm.Cycles:
+        return timm.Cycles(
+            float(self.t_initial), self.cycle_mul, self.cycle_decay, self.cycle_limit
+        )
+
+
+class TimmCosine(_Cycles):
+    """timm `CosineLRScheduler`: cosine cycles (`cycle_mul`, `cycle_decay`, `cycle_limit`),
+    `k_decay`, warmup and noise. Without `warmup_prefix` the cosine runs on the absolute step.
+    """
+
+    model_config = config(
+        {
+            "type": "timm.cosine",
+            "t_initial": 300,
+            "lr_min": 1e-5,
+            "cycle_mul": 2.0,
+            "cycle_decay": 0.5,
+            "cycle_limit": 3,
+            "warmup_t": 20,
+            "warmup_lr_init": 1e-4,
+            "warmup_prefix": True,
+        },
+        _DOCS.format("CosineLRScheduler"),
+    )
+    type: Literal["timm.cosine"]
+    k_decay: Real = 1.0
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine node."""
+        formula = timm.cyclic(
+            timm.cosine_shape(self.k_decay),
+            self._cycles(),
+            self._warmup(),
+            self.lr_min,
+            self._noise(),
+            loc,
+        )
+        return Closed(loc, formula)
+
+
+class TimmTanh(_Cycles):
+    """timm `TanhLRScheduler`: `lr_min + (lr_max - lr_min)/2 (1 - tanh(lb (1 - r) + ub r))`."""
+
+    model_config = config(
+        {"type": "timm.tanh", "t_initial": 1000, "lb": -6.0, "ub": 4.0, "lr_min": 1e-5},
+        _DOCS.format("TanhLRScheduler"),
+    )
+    type: Literal["timm.tanh"]
+    lb: Real = -7.0
+    ub: Real = 3.0
+
+    @model_validator(mode="after")
+    def _bounds(self) -> TimmTanh:
+        if not self.lb < self.ub:
+            raise ValueError(f"lb={self.lb} must be below ub={self.ub} (timm asserts lb < ub)")
+        return self
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine node."""
+        formula = timm.tanh(
+            timm.tanh_shape(self.lb, self.ub),
+            self._cycles(),
+            self._warmup(),
+            self.lr_min,
+            self._noise(),
+            loc,
+        )
+        return Closed(loc, formula)
+
+
+class TimmPoly(_Cycles):
+    """timm `PolyLRScheduler`: `lr_min + (lr_max - lr_min)(1 - t^k/T^k)^power` per cycle."""
+
+    model_config = config(
+        {"type": "timm.poly", "t_initial": 1000, "power": 0.9, "lr_min": 1e-5},
+        _DOCS.format("PolyLRScheduler"),
+    )
+    type: Literal["timm.poly"]
+    power: Real = 0.5
+    k_decay: Real = 1.0
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine node."""
+        formula = timm.cyclic(
+            timm.poly_shape(self.power, self.k_decay),
+            self._cycles(),
+            self._warmup(),
+            self.lr_min,
+            self._noise(),
+            loc,
+        )
+        return Closed(loc, formula)
+
+
+class TimmStep(_Warmup):
+    """timm `StepLRScheduler`: `base * decay_rate ** (t // decay_t)`; prefix warmup by default."""
+
+    model_config = config(
+        {"type": "timm.step", "decay_t": 300, "decay_rate": 0.1, "warmup_t": 10},
+        _DOCS.format("StepLRScheduler"),
+    )
+    type: Literal["timm.step"]
+    decay_t: Annotated[float, Field(gt=0, le=1e15)]
+    decay_rate: Real = 1.0
+    warmup_prefix: bool = True
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine node."""
+        formula = timm.step(self.decay_t, self.decay_rate, self._warmup(), self._noise(), loc)
+        return Closed(loc, formula)
+
+
+class TimmMultiStep(_Warmup):
+    """timm `MultiStepLRScheduler`: `base * decay_rate ** bisect_right(decay_t, t + 1)`.
+
+    Each decay happens one step before its milestone (unlike torch's MultiStepLR).
+    """
+
+    model_config = config(
+        {"type": "timm.multistep", "decay_t": [300, 600], "decay_rate": 0.1},
+        _DOCS.format("MultiStepLRScheduler"),
+    )
+    type: Literal["timm.multistep"]
+    decay_t: Annotated[
+        list[Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]], Field(max_length=10_000)
+    ]
+    decay_rate: Real = 1.0
+    warmup_prefix: bool = True
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine node."""
+        formula = timm.multistep(
+            [float(t) for t in self.decay_t], self.decay_rate, self._warmup(), self._noise(), loc
+        )
+        return Closed(loc, formula)
+
+
+TIMM_MODELS = (TimmCosine, TimmTanh, TimmPoly, TimmStep, TimmMultiStep)
