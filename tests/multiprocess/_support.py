@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -248,7 +250,60 @@ def create_session(client: httpx.Client, url: str, plan: SessionPlan, **extra: A
     return Created(body["id"], {"Authorization": f"Bearer {body['token']}"}, plan, body["token"])
 
 
-def run_clients(
+@dataclass
+class Observed:
+    """What every client process saw, merged."""
+
+    answers: list[dict[str, Any]]
+    unexpected: list[dict[str, Any]]
+    failures: list[str]
+    busy: int
+    transport_errors: int
+    requests: int
+
+
+class ClientRun:
+    """Client processes started by :func:`client_processes`; :meth:`collect` merges results."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def collect(self, timeout: float = 60.0) -> Observed:
+        """Wait for every client (killing any still running at ``timeout``) and merge results."""
+        deadline = time.monotonic() + timeout
+        observed = Observed([], [], [], 0, 0, 0)
+        for index, process in enumerate(self.processes):
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            log = self.directory / f"client-{index}.log"
+            result_file = self.directory / f"client-{index}.result.json"
+            if process.returncode != 0 or not result_file.exists():
+                output = log.read_text(encoding="utf-8", errors="replace")
+                observed.failures.append(f"client {index} exited {process.returncode}:\n{output}")
+                continue
+            result = json.loads(result_file.read_text(encoding="utf-8"))
+            observed.answers += result["answers"]
+            observed.unexpected += result["unexpected"]
+            observed.failures += result["failures"]
+            observed.busy += result["busy"]
+            observed.transport_errors += result["transport_errors"]
+            observed.requests += result["requests"]
+        return observed
+
+    def stop(self) -> None:
+        """Kill (by its own handle) every client still running, and reap them all."""
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+
+
+@contextmanager
+def client_processes(
     directory: Path,
     urls: list[str],
     sessions: list[Created],
@@ -257,11 +312,11 @@ def run_clients(
     seed: int,
     tolerate_transport_errors: bool = False,
     deadline_seconds: float = 40.0,
-) -> list[subprocess.Popen[bytes]]:
+) -> Iterator[ClientRun]:
     """Start ``processes`` client processes that share every rank of ``sessions`` at random.
 
     The ranks of one session are dealt to different processes (round robin over a shuffle),
-    so they race each other. Returns the processes; :func:`collect` waits for their results.
+    so they race each other. Clients still running when the block exits are killed.
     """
     rng = random.Random(seed)
     jobs = [
@@ -275,73 +330,37 @@ def run_clients(
         for rank in range(session.plan.world_size)
     ]
     rng.shuffle(jobs)
-    started = []
-    for index in range(processes):
-        plan = {
-            "urls": urls,
-            "seed": rng.randrange(2**32),
-            "deadline_seconds": deadline_seconds,
-            "tolerate_transport_errors": tolerate_transport_errors,
-            "jobs": jobs[index::processes],
-        }
-        plan_file = directory / f"client-{index}.plan.json"
-        plan_file.write_text(json.dumps(plan), encoding="utf-8")
-        with (directory / f"client-{index}.log").open("wb") as log:
-            started.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "tests.multiprocess._rankclient",
-                        str(plan_file),
-                        str(directory / f"client-{index}.result.json"),
-                    ],
-                    cwd=REPO,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
+    run = ClientRun(directory)
+    try:
+        for index in range(processes):
+            plan = {
+                "urls": urls,
+                "seed": rng.randrange(2**32),
+                "deadline_seconds": deadline_seconds,
+                "tolerate_transport_errors": tolerate_transport_errors,
+                "jobs": jobs[index::processes],
+            }
+            plan_file = directory / f"client-{index}.plan.json"
+            plan_file.write_text(json.dumps(plan), encoding="utf-8")
+            with (directory / f"client-{index}.log").open("wb") as log:
+                run.processes.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "tests.multiprocess._rankclient",
+                            str(plan_file),
+                            str(directory / f"client-{index}.result.json"),
+                        ],
+                        cwd=REPO,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
                 )
-            )
-    return started
-
-
-@dataclass
-class Observed:
-    """What every client process saw, merged."""
-
-    answers: list[dict[str, Any]]
-    unexpected: list[dict[str, Any]]
-    failures: list[str]
-    busy: int
-    transport_errors: int
-    requests: int
-
-
-def collect(
-    directory: Path, clients: list[subprocess.Popen[bytes]], timeout: float = 60.0
-) -> Observed:
-    """Wait for the client processes (killing any still running at ``timeout``) and merge."""
-    deadline = time.monotonic() + timeout
-    observed = Observed([], [], [], 0, 0, 0)
-    for index, client in enumerate(clients):
-        try:
-            client.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            client.kill()
-            client.wait()
-        log = (directory / f"client-{index}.log").read_text(encoding="utf-8", errors="replace")
-        result_file = directory / f"client-{index}.result.json"
-        if client.returncode != 0 or not result_file.exists():
-            observed.failures.append(f"client {index} exited with {client.returncode}:\n{log}")
-            continue
-        result = json.loads(result_file.read_text(encoding="utf-8"))
-        observed.answers += result["answers"]
-        observed.unexpected += result["unexpected"]
-        observed.failures += result["failures"]
-        observed.busy += result["busy"]
-        observed.transport_errors += result["transport_errors"]
-        observed.requests += result["requests"]
-    return observed
+        yield run
+    finally:
+        run.stop()
 
 
 # -- the checks -------------------------------------------------------------------------------

@@ -19,12 +19,11 @@ from tests.multiprocess._support import (
     check_answers,
     check_final,
     check_history,
-    collect,
+    client_processes,
     create_session,
     expected_run,
     history,
     random_plan,
-    run_clients,
 )
 from tests.multiprocess.conftest import Services
 
@@ -45,10 +44,10 @@ def test_racing_ranks_in_many_processes_decide_every_epoch_exactly_once(
     ]
     with httpx.Client(timeout=15.0) as client:
         sessions = [create_session(client, service.url, plan) for plan in plans]
-        clients = run_clients(
+        with client_processes(
             tmp_path, [service.url], sessions, processes=CLIENT_PROCESSES, seed=rng.randrange(2**32)
-        )
-        observed = collect(tmp_path, clients)
+        ) as clients:
+            observed = clients.collect()
         assert observed.failures == [], "\n".join(observed.failures)
         assert observed.unexpected == [], observed.unexpected[:5]
         assert observed.transport_errors == 0

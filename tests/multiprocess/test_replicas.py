@@ -21,12 +21,11 @@ from tests.multiprocess._support import (
     check_answers,
     check_final,
     check_history,
-    collect,
+    client_processes,
     create_session,
     expected_run,
     history,
     random_plan,
-    run_clients,
 )
 from tests.multiprocess.conftest import Service, Services
 
@@ -71,26 +70,26 @@ def test_reports_through_two_replicas_apply_once_while_replicas_are_killed_and_r
     ]
     with httpx.Client(timeout=15.0) as client:
         sessions = [create_session(client, first.url, plan) for plan in plans]
-        clients = run_clients(
+        with client_processes(
             tmp_path,
             [first.url, second.url],
             sessions,
             processes=CLIENT_PROCESSES,
             seed=rng.randrange(2**32),
             tolerate_transport_errors=True,
-        )
-        kills: list[int] = []
-        for killed, survivor in [(first, second), (second, first)]:
-            # The survivor (the restarted replica, the second time round) decides a couple of
-            # epochs, the other replica is killed, the survivor alone decides a few more, and
-            # the killed replica is restarted on its port.
-            now = slowest_epoch(client, survivor, sessions)
-            reached = wait_for_epoch(client, survivor, sessions, max(6, now + 2))
-            killed.kill()
-            kills.append(reached)
-            wait_for_epoch(client, survivor, sessions, reached + 3)
-            killed.restart()
-        observed = collect(tmp_path, clients)
+        ) as clients:
+            kills: list[int] = []
+            for killed, survivor in [(first, second), (second, first)]:
+                # The survivor (the restarted replica, the second time round) decides a couple
+                # of epochs, the other replica is killed, the survivor alone decides a few
+                # more, and the killed replica is restarted on its port.
+                now = slowest_epoch(client, survivor, sessions)
+                reached = wait_for_epoch(client, survivor, sessions, max(6, now + 2))
+                killed.kill()
+                kills.append(reached)
+                wait_for_epoch(client, survivor, sessions, reached + 3)
+                killed.restart()
+            observed = clients.collect()
         assert observed.failures == [], "\n".join(observed.failures)
         assert observed.unexpected == [], observed.unexpected[:5]
         assert all(at < EPOCHS - 4 for at in kills), f"kills came too late to matter: {kills}"
