@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from service.stores.base import (
     Change,
     SessionExistsError,
@@ -20,8 +22,11 @@ __all__ = [
 ]
 
 
-def open_store(url: str) -> SessionStore:
-    """The store a ``LRSCHED_STORE`` URL names; ValueError for an unknown scheme."""
+def open_store(url: str, on_conflict: Callable[[], None] | None = None) -> SessionStore:
+    """The store a ``LRSCHED_STORE`` URL names; ValueError for an unknown scheme.
+
+    ``on_conflict`` is called for every compare-and-set race a store loses and retries.
+    """
     if url in ("memory", "memory://"):
         from service.stores.memory import MemoryStore
 
@@ -33,7 +38,7 @@ def open_store(url: str) -> SessionStore:
     if url.startswith(("redis://", "rediss://", "unix://")):
         from service.stores.redis import RedisStore
 
-        return RedisStore(url)
+        return RedisStore(url, on_conflict=on_conflict)
     raise ValueError(
         f"LRSCHED_STORE={url!r}: expected memory, sqlite:///path/to/file.db or redis://host:port/db"
     )

@@ -88,6 +88,10 @@ class SessionStore(Protocol):
         """Remove the session and its history; whether it existed."""
         ...
 
+    def count_live(self) -> int:
+        """How many sessions exist and have not expired (for metrics; may scan the store)."""
+        ...
+
     def ping(self) -> bool:
         """Whether the store answers (for readiness checks)."""
         ...

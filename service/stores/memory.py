@@ -76,6 +76,10 @@ class MemoryStore:
             self._history.pop(session_id, None)
             return existed
 
+    def count_live(self) -> int:
+        with self._lock:
+            return sum(1 for session_id in list(self._sessions) if self._live(session_id))
+
     def ping(self) -> bool:
         return True
 

@@ -85,6 +85,9 @@ return 1
 _WRITTEN, _CONFLICT, _GONE = 1, 0, -1
 
 
+_TIMEOUTS = {"socket_connect_timeout": 5.0, "socket_timeout": 10.0, "health_check_interval": 30}
+
+
 class RedisStore:
     """Sessions on the Redis server at ``url`` (``redis://``, ``rediss://`` or ``unix://``).
 
@@ -97,7 +100,8 @@ class RedisStore:
         max_backoff: the largest bound of one wait, in seconds.
 
     Attributes:
-        conflicts: compare-and-set races lost by ``update`` since the store was opened.
+        conflicts: compare-and-set races lost by ``update`` since the store was opened
+            (``on_conflict`` is also called for each, e.g. to count them in metrics).
     """
 
     def __init__(
@@ -108,6 +112,7 @@ class RedisStore:
         max_attempts: int = 64,
         backoff: float = 0.001,
         max_backoff: float = 0.05,
+        on_conflict: Callable[[], None] | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError(f"{max_attempts=}: expected at least 1")
@@ -117,7 +122,14 @@ class RedisStore:
         self._backoff = backoff
         self._max_backoff = max_backoff
         self._conflicts_lock = threading.Lock()
-        self._redis: redis.Redis = redis.Redis.from_url(url, decode_responses=False)
+        self._on_conflict = on_conflict
+        # Bounded waits: a Redis that stops answering fails requests (and readiness) in
+        # seconds instead of hanging them; the URL's own query options take precedence.
+        self._redis: redis.Redis = redis.Redis.from_url(
+            url,
+            decode_responses=False,
+            **{option: value for option, value in _TIMEOUTS.items() if f"{option}=" not in url},
+        )
         self._create = self._redis.register_script(_CREATE)
         self._update = self._redis.register_script(_UPDATE)
 
@@ -172,6 +184,8 @@ class RedisStore:
                 return None
             with self._conflicts_lock:
                 self.conflicts += 1
+            if self._on_conflict is not None:
+                self._on_conflict()
             if attempt + 1 < self.max_attempts:
                 bound = min(self._max_backoff, self._backoff * 2**attempt)
                 time.sleep(random.uniform(0, bound))
@@ -202,6 +216,10 @@ class RedisStore:
             pipe.delete(history)
             removed, _ = pipe.execute()
         return bool(removed)
+
+    def count_live(self) -> int:
+        pattern = f"{self.prefix}:{{*}}:session"
+        return sum(1 for _ in self._redis.scan_iter(match=pattern, count=1000))
 
     def ping(self) -> bool:
         try:

@@ -264,6 +264,14 @@ class SQLiteStore:
             _delete(sql, session_id)
             return found is not None and bool(found[0] > self._clock())
 
+    def count_live(self) -> int:
+        found = (
+            self._connection()
+            .execute("SELECT COUNT(*) FROM sessions WHERE expires_at > ?", (self._clock(),))
+            .fetchone()
+        )
+        return int(found[0])
+
     def ping(self) -> bool:
         try:
             return bool(self._connection().execute("SELECT 1").fetchone() == (1,))

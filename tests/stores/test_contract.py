@@ -288,6 +288,18 @@ def test_expired_session_is_absent_everywhere(harness: Harness) -> None:
     assert store.delete(SID) is False
 
 
+def test_count_live_counts_sessions_that_have_not_expired(harness: Harness) -> None:
+    store = harness.store
+    assert store.count_live() == 0
+    store.create(counter_session(SID, ttl_seconds=1))
+    store.create(counter_session(OTHER, ttl_seconds=3600))
+    assert store.count_live() == 2
+    harness.advance(1.2)
+    assert store.count_live() == 1
+    store.delete(OTHER)
+    assert store.count_live() == 0
+
+
 def test_id_of_an_expired_session_can_be_created_again_without_its_history(
     harness: Harness,
 ) -> None:

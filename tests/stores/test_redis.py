@@ -159,3 +159,25 @@ def test_ping_is_false_when_the_server_is_unreachable() -> None:
     store = RedisStore("redis://127.0.0.1:1/0")
     assert store.ping() is False
     store.close()
+
+
+def test_lost_races_are_reported_to_the_conflict_callback(redis_url: str) -> None:
+    calls: list[int] = []
+    first = RedisStore(redis_url, on_conflict=lambda: calls.append(1))
+    second = RedisStore(redis_url)
+    try:
+        first.create(counter_session("conflicted"))
+        raced = False
+
+        def racing_increment(record: SessionRecord) -> Change[int]:
+            nonlocal raced
+            if not raced:
+                raced = True
+                second.update("conflicted", increment)
+            return increment(record)
+
+        assert first.update("conflicted", racing_increment) == 2
+        assert calls == [1] and first.conflicts == 1
+    finally:
+        first.close()
+        second.close()
