@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,10 +23,33 @@ class Settings(BaseSettings):
     """Largest number of values (groups x steps) one request may ask for."""
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     """Largest request body accepted; larger bodies get 413."""
-    api_keys: str = ""
+    api_keys: SecretStr = SecretStr("")
     """Comma-separated API keys; when non-empty every ``/v1`` call needs ``X-API-Key``."""
+    cors_origins: str = ""
+    """Comma-separated origins allowed by CORS (``*`` for any); empty: CORS off."""
+    request_timeout_seconds: float = Field(default=30.0, gt=0)
+    """A request still running after this long is answered 504."""
     workers: int = Field(default=1, ge=1)
     """uvicorn worker processes started by ``python -m service``."""
+    limit_concurrency: int = Field(default=256, ge=1)
+    """Connections served at once per worker; more are answered 503 by uvicorn."""
+    timeout_graceful_shutdown: float = Field(default=20.0, ge=0)
+    """Seconds in-flight requests get to finish after SIGTERM."""
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies whose ``X-Forwarded-*`` headers are trusted (``*`` behind a load balancer)."""
+    log_level: str = "INFO"
+    """Level of the JSON logs on stderr."""
+
+    @property
+    def api_key_list(self) -> tuple[str, ...]:
+        """The configured API keys (none: API keys are not required)."""
+        keys = self.api_keys.get_secret_value().split(",")
+        return tuple(key.strip() for key in keys if key.strip())
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        """The origins CORS allows (none: CORS is off)."""
+        return tuple(o.strip() for o in self.cors_origins.split(",") if o.strip())
 
 
 @lru_cache

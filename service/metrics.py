@@ -1,0 +1,67 @@
+"""Prometheus metrics: HTTP traffic by route template and status, and domain counters.
+
+With several worker processes set ``PROMETHEUS_MULTIPROC_DIR`` (``python -m service``
+does, for ``--workers N``) and every process writes its samples there; ``/metrics``
+aggregates them, so any worker answers for all.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+REQUESTS = Counter(
+    "lrsched_http_requests_total",
+    "HTTP requests answered, by method, route template and status code.",
+    ["method", "route", "status"],
+)
+LATENCY = Histogram(
+    "lrsched_http_request_duration_seconds",
+    "Time from request start to the end of the response, by method, route template and status.",
+    ["method", "route", "status"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+CURVES = Counter(
+    "lrsched_curves_computed_total",
+    "Curves computed by the engine (ETag hits are not computed), by schedule type.",
+    ["type"],
+)
+VALUES = Counter("lrsched_values_computed_total", "Values (groups x steps) computed by the engine.")
+SESSIONS_CREATED = Counter("lrsched_sessions_created_total", "Plateau sessions created.")
+SESSIONS_LIVE = Gauge(
+    "lrsched_sessions_live",
+    "Plateau sessions in the store that have not expired (counted at scrape time).",
+    multiprocess_mode="mostrecent",
+)
+REPORTS = Counter(
+    "lrsched_reports_total",
+    "Session reports by outcome: decided (the epoch's last rank), pending (waiting for ranks), "
+    "replayed (a retry answered from history), duplicate (a pending rank reporting again), "
+    "conflict (skipped ahead, 409).",
+    ["result"],
+)
+STORE_CONFLICTS = Counter(
+    "lrsched_store_conflicts_total",
+    "Compare-and-set races lost (and retried) by session store updates.",
+)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text of every metric of every worker, and its content type."""
+    if os.environ.get(MULTIPROCESS_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,78 @@
+"""ASGI middleware: request ids, the access log and HTTP metrics, for every request."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service import metrics
+from service.logs import REQUEST_ID
+
+access_log = logging.getLogger("lrsched.access")
+
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class ObservabilityMiddleware:
+    """Echo or generate ``X-Request-ID``; log and count each request by its route template."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        token = REQUEST_ID.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_template(scope)
+            labels = {"method": scope["method"], "route": route, "status": str(status)}
+            metrics.REQUESTS.labels(**labels).inc()
+            metrics.LATENCY.labels(**labels).observe(elapsed)
+            extra: dict[str, Any] = {
+                "method": scope["method"],
+                "route": route,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 3),
+            }
+            session_id = scope.get("path_params", {}).get("session_id")
+            if session_id is not None:
+                extra["session_id"] = session_id
+            access_log.info("request", extra=extra)
+            REQUEST_ID.reset(token)
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            return candidate if _VALID_REQUEST_ID.fullmatch(candidate) else None
+    return None
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's path template (``/v1/sessions/{session_id}``), never the raw path."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
