@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from lrsched_client import Client, Retry, ServerError, TransportError
+from lrsched_client import AsyncClient, Client, Retry, ServerError, TransportError
 from lrsched_client._http import Call, _Attempts
 
+from tests.client.conftest import FAST_RETRY
 from tests.client.proxy import FlakyProxy
 from tests.client.server import ServerProcess
 
@@ -62,6 +64,21 @@ def test_replay_and_history_are_retried_after_a_lost_answer(
     session.delete()
 
 
+def test_async_client_retries_like_the_sync_client(client: Client, proxy: FlakyProxy) -> None:
+    async def fetch() -> dict[str, object]:
+        async with AsyncClient(proxy.url, retries=FAST_RETRY) as flaky:
+            return await flaky.curve_json(COSINE, 0.1, 51)
+
+    proxy.fail_next("reset", "drop_response", "503")
+    assert asyncio.run(fetch()) == client.curve_json(COSINE, 0.1, 51)
+    assert [action for _, _, action in proxy.requests("/v1/schedules")] == [
+        "reset",
+        "drop_response",
+        "503",
+        "pass",
+    ]
+
+
 def test_exhausted_retries_raise_the_last_server_error(proxy: FlakyProxy) -> None:
     proxy.fail_next("503", "503", "503")
     with Client(proxy.url, retries=Retry(attempts=3, backoff=0.001)) as flaky:
@@ -105,7 +122,7 @@ def test_delete_whose_answer_was_lost_counts_as_done(
 def test_reports_survive_a_service_restart_on_the_same_sqlite_file(tmp_path: Path) -> None:
     server = ServerProcess(f"sqlite:///{tmp_path / 'sessions.db'}", tmp_path / "service.log")
     server.start()
-    patient = Retry(attempts=60, backoff=0.05, max_backoff=0.25)  # about 10 s of retrying
+    patient = Retry(attempts=150, backoff=0.05, max_backoff=0.25)  # ~20 s: a slow restart
     try:
         with Client(server.url, retries=patient) as client:
             session = client.create_session({"patience": 0, "factor": 0.5}, 0.1)

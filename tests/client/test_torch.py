@@ -217,6 +217,22 @@ def test_initial_lr_already_set_is_the_lr_sent(recording: tuple[Client, Recordin
     assert lrs(optimizer) == lrs(local_optimizer) == [0.5, 0.5]
 
 
+def test_without_a_client_each_fetch_uses_lrsched_url(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LRSCHED_URL", url)
+    optimizer, local_optimizer = sgd(), sgd()
+    remote = RemoteLR(optimizer, {"type": "StepLR", "step_size": 3, "gamma": 0.5}, 9, chunk=4)
+    local = schedulers.StepLR(local_optimizer, step_size=3, gamma=0.5)
+    for step in range(1, 10):
+        for each in (optimizer, local_optimizer):
+            each.step()
+        remote.step()
+        local.step()
+        assert lrs(optimizer) == pytest.approx(lrs(local_optimizer), rel=REL), step
+    assert lrs(optimizer) == pytest.approx([0.01 / 8, 0.02 / 8], rel=REL)
+
+
 def test_stepping_past_total_steps_is_refused(client: Client) -> None:
     optimizer = sgd()
     scheduler = RemoteLR(optimizer, {"type": "ConstantLR"}, 2, client=client)

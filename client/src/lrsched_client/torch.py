@@ -115,8 +115,8 @@ class RemoteLR(LRScheduler):
         self.__dict__.update({k: v for k, v in state_dict.items() if k not in _NOT_STATE})
         self._window = None
         for group, lr in zip(self.optimizer.param_groups, self.get_lr(), strict=True):
-            group["lr"] = lr
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+            _set_lr(group, float(lr))
+        self._last_lr = [_copy(group["lr"]) for group in self.optimizer.param_groups]
         self._set_momentum()
 
     def _window_at(self, step: int) -> _Window:
@@ -253,5 +253,17 @@ class RemotePlateau:
 
     def _set_lrs(self, lrs: tuple[float, ...] | list[float]) -> None:
         for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
-            group["lr"] = float(lr)
+            _set_lr(group, float(lr))
         self._last_lr = [float(lr) for lr in lrs]
+
+
+def _set_lr(group: dict[str, Any], lr: float) -> None:
+    """Set a param group's lr; a tensor lr is filled in place (as PyTorch's schedulers do)."""
+    if isinstance(group["lr"], torch.Tensor):
+        group["lr"].fill_(lr)
+    else:
+        group["lr"] = lr
+
+
+def _copy(lr: float | torch.Tensor) -> float | torch.Tensor:
+    return lr.clone() if isinstance(lr, torch.Tensor) else lr
