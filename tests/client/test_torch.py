@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from lrsched_client import Client, NotDecidedError
+from lrsched_client import Client, NotDecidedError, ValidationError
 
 torch = pytest.importorskip("torch")
 
@@ -167,7 +167,8 @@ def test_remote_lr_fetches_in_chunks_not_per_step(recording: tuple[Client, Recor
         optimizer.step()
         scheduler.step()
     ranges = [(body["start"], body["steps"]) for body in transport.bodies]
-    assert ranges == [(0, 64), (64, 128), (128, 192), (192, 256), (256, 301)]
+    # At construction: steps 0..63, and step 300 alone (the whole schedule is validated).
+    assert ranges == [(0, 64), (300, 301), (64, 128), (128, 192), (192, 256), (256, 301)]
     assert all(body["lr"] == [0.01, 0.02] for body in transport.bodies)
     assert lrs(optimizer) == pytest.approx([0.01 * 0.1**30, 0.02 * 0.1**30], rel=REL)
 
@@ -231,6 +232,12 @@ def test_without_a_client_each_fetch_uses_lrsched_url(
         local.step()
         assert lrs(optimizer) == pytest.approx(lrs(local_optimizer), rel=REL), step
     assert lrs(optimizer) == pytest.approx([0.01 / 8, 0.02 / 8], rel=REL)
+
+
+def test_a_spec_that_fails_before_total_steps_fails_at_construction(client: Client) -> None:
+    spec = {"type": "OneCycleLR", "max_lr": 0.1, "total_steps": 100}  # fine up to step 100
+    with pytest.raises(ValidationError, match="total_steps=100"):
+        RemoteLR(sgd(), spec, 5000, client=client, chunk=64)
 
 
 def test_stepping_past_total_steps_is_refused(client: Client) -> None:

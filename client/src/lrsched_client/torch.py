@@ -61,7 +61,9 @@ class RemoteLR(LRScheduler):
     resuming at step k (:meth:`load_state_dict`) fetches from k on, never the past.
 
     The lr sent to the service is every param group's ``initial_lr`` (set from ``lr`` at
-    construction when absent, as PyTorch does).
+    construction when absent, as PyTorch does). The constructor also asks for the value at
+    ``total_steps``, so a spec that PyTorch would reject at any step up to there fails now
+    (``ValidationError``), not hours into training.
 
     Args:
         optimizer: the wrapped optimizer.
@@ -92,6 +94,8 @@ class RemoteLR(LRScheduler):
         self._client = client
         self._window: _Window | None = None
         super().__init__(optimizer)
+        if self.total_steps >= self.chunk:
+            self._fetch(self.total_steps)  # the service checks steps 0..total_steps
 
     def get_lr(self) -> list[float | torch.Tensor]:
         """The lr of every param group at step ``last_epoch``."""
