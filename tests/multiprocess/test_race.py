@@ -35,12 +35,12 @@ CLIENT_PROCESSES = 4
 def test_racing_ranks_in_many_processes_decide_every_epoch_exactly_once(
     services: Services, store_url: str, tmp_path: Path
 ) -> None:
-    """Two workers, four client processes, three sessions of 4-8 ranks, 30 epochs each."""
+    """Two workers, four client processes, two sessions of 4-8 ranks, 30 epochs each."""
     rng = random.Random(SEED)
     service = services.start(store_url, workers=2)
     plans = [
         random_plan(rng, world_size=rng.randint(4, 8), epochs=EPOCHS, reduce=reduce, mode=mode)
-        for reduce, mode in [("mean", "min"), ("max", "max"), ("min", "min")]
+        for reduce, mode in [("mean", "min"), ("max", "max")]
     ]
     with httpx.Client(timeout=15.0) as client:
         sessions = [create_session(client, service.url, plan) for plan in plans]

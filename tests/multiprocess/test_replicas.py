@@ -65,8 +65,8 @@ def test_reports_through_two_replicas_apply_once_while_replicas_are_killed_and_r
     first = services.start(redis_url)
     second = services.start(redis_url)
     plans = [
-        random_plan(rng, world_size=4, epochs=EPOCHS, reduce="mean", mode="min"),
-        random_plan(rng, world_size=3, epochs=EPOCHS, reduce="max", mode="max"),
+        random_plan(rng, world_size=4, epochs=EPOCHS, reduce="min", mode="min"),
+        random_plan(rng, world_size=3, epochs=EPOCHS, reduce="mean", mode="max"),
     ]
     with httpx.Client(timeout=15.0) as client:
         sessions = [create_session(client, first.url, plan) for plan in plans]
