@@ -37,11 +37,11 @@ PROGRESS_TIMEOUT = 30.0
 
 def slowest_epoch(client: httpx.Client, replica: Service, sessions: list[Created]) -> int:
     """The smallest next epoch among ``sessions``, read through ``replica``."""
-    epochs = []
+    epochs: list[int] = []
     for session in sessions:
         response = client.get(f"{replica.url}/v1/sessions/{session.id}", headers=session.headers)
         assert response.status_code == 200, response.text
-        epochs.append(response.json()["epoch"])
+        epochs.append(int(response.json()["epoch"]))
     return min(epochs)
 
 
