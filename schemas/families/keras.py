@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from schemas.families.common import Real, config
 from service.engine.errors import Loc
@@ -66,15 +66,17 @@ class KerasPiecewiseConstantDecay(BaseModel):
     values: Annotated[list[Real], Field(min_length=2, max_length=10_001)]
     name: Name = None
 
-    @model_validator(mode="after")
-    def _lengths(self) -> KerasPiecewiseConstantDecay:
-        if len(self.boundaries) != len(self.values) - 1:
+    @field_validator("values")
+    @classmethod
+    def _lengths(cls, values: list[float], info: ValidationInfo) -> list[float]:
+        boundaries = info.data.get("boundaries")
+        if boundaries is not None and len(boundaries) != len(values) - 1:
             raise ValueError(
                 "The length of boundaries should be 1 less than the length of values. "
-                f"Received: boundaries of length {len(self.boundaries)}, and values of "
-                f"length {len(self.values)}."
+                f"Received: boundaries of length {len(boundaries)}, and values of "
+                f"length {len(values)}."
             )
-        return self
+        return values
 
     def to_node(self, groups: int, loc: Loc) -> Node:
         """The engine node."""
