@@ -1,0 +1,250 @@
+"""Drawing curves: min/max downsampling, then a matplotlib figure rendered to SVG or PNG.
+
+Pure: numpy arrays in, bytes out; nothing here knows about HTTP. matplotlib is an optional
+dependency (the ``plot`` extra). It is imported on first use, never at import time, so the
+rest of the service runs without it; :func:`require` raises :class:`PlottingUnavailable`
+when it is missing.
+
+Figures are built with the object-oriented API (``matplotlib.figure.Figure``), never
+``pyplot``: no global figure registry and no GUI backend, so drawing from a server's worker
+threads is safe. Renders still take one process-wide lock, because matplotlib's font and
+text caches are shared between threads.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from service.engine import Curve
+from service.engine.types import FloatArray, IntArray
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.lines import Line2D
+    from matplotlib.typing import RcKeyType
+
+Scale = Literal["linear", "log"]
+Format = Literal["svg", "png"]
+Axis = Literal["lr", "momentum"]
+
+VERSION = "1"
+"""Bumped whenever a change here may change a picture (part of the plot's ETag)."""
+DPI = 100
+"""Pixels per inch of the figure: ``width`` and ``height`` are pixels at this resolution."""
+DRAWABLE = 1e150
+"""Largest magnitude drawn (and, on a log scale, the inverse of the smallest positive value):
+beyond it matplotlib's axis limits and ticks overflow. Learning rates never come near it."""
+
+_RC: dict[RcKeyType, Any] = {
+    "svg.fonttype": "none",  # text as <text>, not glyph outlines: small, selectable SVG
+    "svg.hashsalt": "lrsched",  # stable element ids: the same request draws the same bytes
+    "axes.spines.top": False,
+}
+_RENDER_LOCK = threading.Lock()
+
+
+class PlottingUnavailable(ImportError):
+    """matplotlib, an optional dependency (the ``plot`` extra), is not installed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One line of a figure: values ``y`` at steps ``x``, on the ``lr`` or ``momentum`` axis.
+
+    ``color`` indexes matplotlib's default colour cycle (``C0``, ``C1``, ...); a momentum
+    line shares the colour of the lr line of the same curve and param group.
+    """
+
+    label: str
+    x: IntArray
+    y: FloatArray
+    axis: Axis
+    color: int
+
+
+@dataclass(frozen=True, slots=True)
+class Plot:
+    """Everything one picture shows: a title, its lines, the lr axis scale and the size."""
+
+    title: str
+    series: Sequence[Series]
+    scale: Scale = "linear"
+    width: int = 800
+    """Pixels."""
+    height: int = 450
+    """Pixels."""
+
+
+def require() -> None:
+    """Raise :class:`PlottingUnavailable` unless matplotlib can be imported."""
+    try:
+        import matplotlib  # noqa: F401  (only checks that the package is there)
+    except ImportError as error:
+        raise PlottingUnavailable(
+            "plotting needs matplotlib, an optional dependency of lrsched: "
+            "pip install 'lrsched[plot]'"
+        ) from error
+
+
+def version() -> str:
+    """What the pictures depend on besides the request: this module and matplotlib."""
+    require()
+    import matplotlib
+
+    return f"plot-{VERSION}/matplotlib-{matplotlib.__version__}"
+
+
+def undrawable(values: FloatArray, scale: Scale) -> str | None:
+    """Why ``values`` cannot be drawn on a ``scale`` axis (too large, or too small for log);
+    ``None`` when they can."""
+    if values.size == 0:
+        return None
+    largest = float(np.max(np.abs(values)))
+    if largest > DRAWABLE:
+        return f"values up to {largest:.3g} cannot be drawn (at most {DRAWABLE:g} in magnitude)"
+    if scale == "log":
+        positive = values[values > 0]
+        if positive.size and float(positive.min()) < 1 / DRAWABLE:
+            return (
+                f"values down to {float(positive.min()):.3g} cannot be drawn on a log scale "
+                f"(positive values must be at least {1 / DRAWABLE:g}): use scale=linear"
+            )
+    return None
+
+
+def minmax_downsample(x: IntArray, y: FloatArray, buckets: int) -> tuple[IntArray, FloatArray]:
+    """At most ``2 * buckets + 2`` points of ``(x, y)`` that draw the same picture.
+
+    The points are cut into ``buckets`` runs of consecutive points (the last may be shorter);
+    of each run the smallest and the largest value are kept, in step order, plus the first
+    and last point of the curve. Drawn ``buckets`` pixels wide, every pixel column still spans
+    the full range of values that fall into it, so a spike one step wide stays visible (plain
+    decimation, keeping every n-th point, would drop it). O(len(y)), no copy of ``y``.
+    """
+    n = int(y.size)
+    if buckets < 1:
+        raise ValueError(f"{buckets=}: expected a positive number of buckets")
+    if n <= 2 * buckets + 2:
+        return x, y
+    size = -(-n // buckets)  # points per run, rounded up: at most `buckets` runs
+    full = n // size
+    runs = y[: full * size].reshape(full, size)
+    offsets = np.arange(full, dtype=np.int64) * size
+    lows = [offsets + np.argmin(runs, axis=1)]
+    highs = [offsets + np.argmax(runs, axis=1)]
+    if full * size < n:  # a shorter last run
+        tail = y[full * size :]
+        lows.append(np.array([full * size + int(np.argmin(tail))], dtype=np.int64))
+        highs.append(np.array([full * size + int(np.argmax(tail))], dtype=np.int64))
+    ends = np.array([0, n - 1], dtype=np.int64)
+    keep = np.unique(np.concatenate([*lows, *highs, ends]))  # sorted: step order
+    return x[keep], y[keep]
+
+
+def curve_series(
+    curve: Curve, x: IntArray, label: str | None, first_color: int, buckets: int
+) -> list[Series]:
+    """The lines of one computed curve: lr per param group, then momentum when cycled.
+
+    ``label`` names the curve in a comparison (``None`` for a lone curve); lines are called
+    ``lr``, ``lr[g]`` (several groups), ``momentum``..., prefixed by the label when given.
+    Every line is downsampled to ``buckets`` buckets.
+    """
+    groups = int(curve.lr.shape[0])
+    rows: list[tuple[Axis, FloatArray | None]] = [("lr", curve.lr), ("momentum", curve.momentum)]
+    series: list[Series] = []
+    for axis, values in rows:
+        if values is None:
+            continue
+        for group in range(groups):
+            name = axis if groups == 1 else f"{axis}[{group}]"
+            if label is not None:
+                name = label if axis == "lr" and groups == 1 else f"{label}: {name}"
+            xs, ys = minmax_downsample(x, values[group], buckets)
+            series.append(Series(name, xs, ys, axis, first_color + group))
+    return series
+
+
+def render(plot: Plot, fmt: Format) -> bytes:
+    """The figure of ``plot`` as SVG or PNG bytes.
+
+    Steps run along x, lr along the left y axis (``plot.scale``), momentum (dashed, in the
+    colour of its lr line) along a right y axis that exists only when some line is momentum.
+    On a log scale non-positive values are left out (gaps in the line); if no lr is
+    positive at all the axis stays linear and the title says so. Titles and labels are
+    plain text (a ``$`` never starts mathtext). Raises ``ValueError`` for values
+    :func:`undrawable` refuses.
+    """
+    require()
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    for line in plot.series:
+        problem = undrawable(line.y, plot.scale if line.axis == "lr" else "linear")
+        if problem is not None:
+            raise ValueError(f"{line.label}: {problem}")
+    lr_lines = [s for s in plot.series if s.axis == "lr"]
+    momentum_lines = [s for s in plot.series if s.axis == "momentum"]
+    title = plot.title
+    log = plot.scale == "log"
+    if log and not any(bool(np.any(s.y > 0)) for s in lr_lines):
+        log = False
+        title = f"{title} (no positive lr: linear scale)"
+
+    with _RENDER_LOCK, matplotlib.rc_context(_RC), warnings.catch_warnings():
+        # A character the bundled font lacks is still written to the SVG as text (the
+        # viewer's fonts draw it); in a PNG it becomes a box. Not worth a warning per request.
+        warnings.filterwarnings("ignore", "Glyph .* missing from", UserWarning)
+        figure = Figure(
+            figsize=(plot.width / DPI, plot.height / DPI), dpi=DPI, layout="constrained"
+        )
+        axes = figure.add_subplot()
+        axes.set_title(_plain(title))
+        axes.set_xlabel("step")
+        axes.set_ylabel("learning rate")
+        if log:
+            axes.set_yscale("log")
+        axes.grid(True, alpha=0.3)
+        handles = _draw(axes, lr_lines, log=log, style="-")
+        top = axes
+        if momentum_lines:
+            top = axes.twinx()  # drawn over `axes`: the legend goes on it to stay on top
+            top.set_ylabel("momentum")
+            handles += _draw(top, momentum_lines, log=False, style="--")
+        if len(handles) > 1:
+            columns = 1 if len(handles) <= 8 else 2
+            top.legend(handles=handles, fontsize="small", loc="best", ncols=columns)
+        buffer = io.BytesIO()
+        metadata = {"Date": None} if fmt == "svg" else {}
+        figure.savefig(buffer, format=fmt, metadata=metadata)
+    return buffer.getvalue()
+
+
+def _draw(axes: Axes, lines: Sequence[Series], *, log: bool, style: str) -> list[Line2D]:
+    """Plot ``lines`` on ``axes``; each SVG group gets the id ``<axis>-<n>`` (``lr-0``, ...)."""
+    handles: list[Line2D] = []
+    for index, line in enumerate(lines):
+        y = np.where(line.y > 0, line.y, np.nan) if log else line.y
+        (handle,) = axes.plot(
+            line.x.astype(np.float64),
+            y,
+            style,
+            color=f"C{line.color % 10}",
+            label=_plain(line.label),
+            linewidth=1.4,
+            gid=f"{line.axis}-{index}",
+        )
+        handles.append(handle)
+    return handles
+
+
+def _plain(text: str) -> str:
+    """``text`` shown as is: matplotlib would parse ``$...$`` as mathtext (and may fail)."""
+    return text.replace("$", r"\$")
