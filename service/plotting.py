@@ -39,8 +39,9 @@ VERSION = "1"
 DPI = 100
 """Pixels per inch of the figure: ``width`` and ``height`` are pixels at this resolution."""
 DRAWABLE = 1e150
-"""Largest magnitude drawn (and, on a log scale, the inverse of the smallest positive value):
-beyond it matplotlib's axis limits and ticks overflow. Learning rates never come near it."""
+"""Largest magnitude drawn: beyond it matplotlib's axis limits and ticks overflow. On a log
+scale values below ``1 / DRAWABLE`` are left out like zeros. Learning rates never come near
+either bound; decays that underflow towards 0 (StepLR over 100,000 steps) do."""
 
 _RC: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",  # text as <text>, not glyph outlines: small, selectable SVG
@@ -101,21 +102,13 @@ def version() -> str:
     return f"plot-{VERSION}/matplotlib-{matplotlib.__version__}"
 
 
-def undrawable(values: FloatArray, scale: Scale) -> str | None:
-    """Why ``values`` cannot be drawn on a ``scale`` axis (too large, or too small for log);
-    ``None`` when they can."""
+def undrawable(values: FloatArray) -> str | None:
+    """Why ``values`` cannot be drawn (too large for matplotlib); ``None`` when they can."""
     if values.size == 0:
         return None
     largest = float(np.max(np.abs(values)))
     if largest > DRAWABLE:
         return f"values up to {largest:.3g} cannot be drawn (at most {DRAWABLE:g} in magnitude)"
-    if scale == "log":
-        positive = values[values > 0]
-        if positive.size and float(positive.min()) < 1 / DRAWABLE:
-            return (
-                f"values down to {float(positive.min()):.3g} cannot be drawn on a log scale "
-                f"(positive values must be at least {1 / DRAWABLE:g}): use scale=linear"
-            )
     return None
 
 
@@ -177,8 +170,9 @@ def render(plot: Plot, fmt: Format) -> bytes:
 
     Steps run along x, lr along the left y axis (``plot.scale``), momentum (dashed, in the
     colour of its lr line) along a right y axis that exists only when some line is momentum.
-    On a log scale non-positive values are left out (gaps in the line); if no lr is
-    positive at all the axis stays linear and the title says so. Titles and labels are
+    On a log scale values below ``1 / DRAWABLE`` (zeros, underflowing decays) are left out,
+    leaving gaps in the line; if no lr is left at all the axis stays linear and the title
+    says so. Titles and labels are
     plain text (a ``$`` never starts mathtext). Raises ``ValueError`` for values
     :func:`undrawable` refuses.
     """
@@ -187,14 +181,14 @@ def render(plot: Plot, fmt: Format) -> bytes:
     from matplotlib.figure import Figure
 
     for line in plot.series:
-        problem = undrawable(line.y, plot.scale if line.axis == "lr" else "linear")
+        problem = undrawable(line.y)
         if problem is not None:
             raise ValueError(f"{line.label}: {problem}")
     lr_lines = [s for s in plot.series if s.axis == "lr"]
     momentum_lines = [s for s in plot.series if s.axis == "momentum"]
     title = plot.title
     log = plot.scale == "log"
-    if log and not any(bool(np.any(s.y > 0)) for s in lr_lines):
+    if log and not any(bool(np.any(s.y >= 1 / DRAWABLE)) for s in lr_lines):
         log = False
         title = f"{title} (no positive lr: linear scale)"
 
@@ -231,7 +225,7 @@ def _draw(axes: Axes, lines: Sequence[Series], *, log: bool, style: str) -> list
     """Plot ``lines`` on ``axes``; each SVG group gets the id ``<axis>-<n>`` (``lr-0``, ...)."""
     handles: list[Line2D] = []
     for index, line in enumerate(lines):
-        y = np.where(line.y > 0, line.y, np.nan) if log else line.y
+        y = np.where(line.y >= 1 / DRAWABLE, line.y, np.nan) if log else line.y
         (handle,) = axes.plot(
             line.x.astype(np.float64),
             y,

@@ -113,13 +113,19 @@ def test_missing_matplotlib_raises_plotting_unavailable(monkeypatch: pytest.Monk
 
 
 def test_values_matplotlib_cannot_draw_are_refused_with_a_reason() -> None:
-    assert plotting.undrawable(np.array([0.0, 1e150]), "log") is None
-    assert "at most 1e+150" in str(plotting.undrawable(np.array([0.1, -1e151]), "linear"))
-    assert plotting.undrawable(np.array([0.0, 1e-151]), "linear") is None
-    assert "use scale=linear" in str(plotting.undrawable(np.array([0.0, 1e-151]), "log"))
-    assert plotting.undrawable(np.array([]), "log") is None
+    assert plotting.undrawable(np.array([0.0, 1e150, 5e-324])) is None
+    assert "at most 1e+150" in str(plotting.undrawable(np.array([0.1, -1e151])))
+    assert plotting.undrawable(np.array([])) is None
     with pytest.raises(ValueError, match="cannot be drawn"):
         plotting.render(_plot([0.1, 1e300]), "svg")
+
+
+def test_log_scale_leaves_out_values_that_underflow() -> None:
+    decay = [0.1**k for k in range(0, 330, 10)]  # down to 1e-320 (subnormal), then 0
+    svg = plotting.render(_plot([*decay, 0.0], "log"), "svg")
+    assert b"(no positive lr" not in svg
+    only_tiny = plotting.render(_plot([1e-200, 5e-324], "log"), "svg")
+    assert b"(no positive lr: linear scale)" in only_tiny
 
 
 def test_dollars_in_titles_and_labels_are_not_mathtext() -> None:
