@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
+from service import logs, metrics
 from service.api import ops, plateau, schedules, sessions
+from service.api.auth import require_api_key
 from service.config import Settings, get_settings
 from service.engine.errors import ScheduleError
+from service.middleware import ObservabilityMiddleware
 from service.store_holder import StoreHolder
+from service.stores import StoreBusyError, StoreUnavailableError
+from service.timeouts import TimeoutMiddleware
 
 
 async def _schedule_error_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -30,10 +36,22 @@ async def _schedule_error_handler(request: Request, exc: Exception) -> JSONRespo
     return JSONResponse({"detail": detail}, status_code=422)
 
 
+async def _store_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
+    """The session store is down or contended: 503, and the client may retry (reports are
+    idempotent)."""
+    message = (
+        "the session is updated concurrently too often; retry"
+        if isinstance(exc, StoreBusyError)
+        else "the session store is unavailable; retry"
+    )
+    return JSONResponse({"detail": message}, status_code=503, headers={"Retry-After": "1"})
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application for ``settings`` (the environment's when omitted)."""
     settings = settings or get_settings()
-    holder = StoreHolder(settings.store)
+    logs.configure(settings.log_level)
+    holder = StoreHolder(settings.store, on_conflict=metrics.STORE_CONFLICTS.inc)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,10 +76,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = holder
     app.add_exception_handler(ScheduleError, _schedule_error_handler)
+    app.add_exception_handler(StoreUnavailableError, _store_unavailable_handler)
+    app.add_exception_handler(StoreBusyError, _store_unavailable_handler)
     app.include_router(ops.router)
-    app.include_router(schedules.router)
-    app.include_router(plateau.router)
-    app.include_router(sessions.router)
+    api_keys = [Depends(require_api_key)]
+    for router in (schedules.router, plateau.router, sessions.router):
+        app.include_router(router, dependencies=api_keys)
+    # Outermost last: every request gets an id, a log line and metrics, 504s included.
+    app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout_seconds)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origin_list),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "X-API-Key",
+                "X-Request-ID",
+                "If-None-Match",
+            ],
+            expose_headers=["ETag", "X-Shape", "X-Request-ID"],
+        )
+    app.add_middleware(ObservabilityMiddleware)
     return app
 
 

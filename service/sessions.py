@@ -106,10 +106,19 @@ class Decision:
     state: PlateauState
 
 
+ReportKind = Literal["decided", "pending", "replayed", "duplicate"]
+
+
 @dataclass(frozen=True, slots=True)
 class ReportOutcome:
-    """The answer to a report: the epoch's decision, or that it still waits for ranks."""
+    """The answer to a report: the epoch's decision, or that it still waits for ranks.
 
+    ``kind`` says what the report did: ``decided`` its epoch (the last rank), left it
+    ``pending``, or was answered from the record (``replayed``: the epoch was decided
+    already; ``duplicate``: this rank had reported the pending epoch already).
+    """
+
+    kind: ReportKind
     epoch: int
     decided: bool
     lrs: tuple[float, ...]
@@ -218,14 +227,15 @@ def _apply_report(
     if epoch > session.epoch:
         raise EpochConflictError(session.epoch, epoch)
     if rank in session.pending:  # a repeated report of the pending epoch: nothing changes
-        return Change(None, None, _waiting(session))
+        return Change(None, None, _waiting(session, "duplicate"))
     pending = {**session.pending, rank: metric}
     if len(pending) < session.world_size:
         waiting = replace(session, pending=pending)
-        return Change(encode_session(waiting), None, _waiting(waiting))
+        return Change(encode_session(waiting), None, _waiting(waiting, "pending"))
     metrics = tuple(pending[r] for r in range(session.world_size))
     decided, decision = _decide(session, metrics)
     outcome = ReportOutcome(
+        kind="decided",
         epoch=epoch,
         decided=True,
         lrs=decision.lrs,
@@ -262,8 +272,9 @@ def combine(metrics: tuple[float, ...], reduce: Reduce) -> float:
     return sum(metrics) / len(metrics)
 
 
-def _waiting(session: Session) -> ReportOutcome:
+def _waiting(session: Session, kind: ReportKind) -> ReportOutcome:
     return ReportOutcome(
+        kind=kind,
         epoch=session.epoch,
         decided=False,
         lrs=session.state.lrs,
@@ -280,6 +291,7 @@ def _recorded(store: SessionStore, session_id: str, epoch: int) -> ReportOutcome
         raise EpochConflictError(_next_epoch(store, session_id), epoch)
     decision = decode_decision(rows[0][1])
     return ReportOutcome(
+        kind="replayed",
         epoch=epoch,
         decided=True,
         lrs=decision.lrs,

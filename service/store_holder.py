@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from service.stores import SessionStore, open_store
 
@@ -10,8 +11,9 @@ from service.stores import SessionStore, open_store
 class StoreHolder:
     """Opens the store named by ``url`` once, for every thread, and closes it at shutdown."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, on_conflict: Callable[[], None] | None = None) -> None:
         self.url = url
+        self._on_conflict = on_conflict
         self._store: SessionStore | None = None
         self._lock = threading.Lock()
 
@@ -21,7 +23,7 @@ class StoreHolder:
         if store is None:
             with self._lock:
                 if self._store is None:
-                    self._store = open_store(self.url)
+                    self._store = open_store(self.url, self._on_conflict)
                 store = self._store
         return store
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel
 
+from service import metrics
 from service.store_holder import StoreHolder
 
 router = APIRouter(tags=["operations"])
@@ -38,3 +39,20 @@ def readyz(request: Request, response: Response) -> Health:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return Health(status="unavailable")
     return Health(status="ok")
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+def prometheus_metrics(request: Request) -> Response:
+    """Request counts and latencies by route and status, and the domain counters."""
+    holder: StoreHolder = request.app.state.store
+    try:
+        metrics.SESSIONS_LIVE.set(holder.get().count_live())
+    except Exception:  # an unreachable store must not take the metrics down with it
+        pass
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Header, HTTPException, Query, Response, sta
 from schemas.requests import ScheduleRequest
 from schemas.responses import ScheduleResponse
 from schemas.schedules import SCHEDULE_MODELS, build
-from service import encoding
+from service import encoding, metrics
 from service.api.deps import SettingsDep
 from service.engine import StepRange, compute, stepping_cost
 from service.engine.errors import ScheduleError
@@ -106,6 +106,8 @@ def compute_schedule(
         curve = compute(root, np.asarray(lrs, dtype=np.float64), steps)
     except ScheduleError as error:
         raise error.within("schedule") from None
+    metrics.CURVES.labels(type=request.schedule.type).inc()
+    metrics.VALUES.inc(curve.lr.size)
     if media_type != encoding.JSON and series == "momentum" and curve.momentum is None:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,

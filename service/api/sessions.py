@@ -19,11 +19,11 @@ from schemas.sessions import (
     SessionCreated,
     SessionView,
 )
-from service import sessions
+from service import metrics, sessions
 from service.api.deps import StoreDep
 from service.engine.errors import ScheduleError
 from service.engine.plateau import PlateauConfig, PlateauState
-from service.stores import SessionRecord, StoreBusyError
+from service.stores import SessionRecord
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 
@@ -72,14 +72,6 @@ def _progress(state: PlateauState) -> PlateauProgress:
     )
 
 
-def _busy() -> HTTPException:
-    return HTTPException(
-        status.HTTP_503_SERVICE_UNAVAILABLE,
-        "the session is updated concurrently too often; retry",
-        headers={"Retry-After": "1"},
-    )
-
-
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -90,6 +82,7 @@ def create_session(body: SessionCreate, store: StoreDep) -> SessionCreated:
     """Start a session from ReduceLROnPlateau options, or resume one from a ``state_dict``."""
     session = _new_session(body)
     created = sessions.create(store, session, body.ttl_seconds)
+    metrics.SESSIONS_CREATED.inc()
     return SessionCreated(
         id=created.record.id,
         token=created.token,
@@ -155,7 +148,7 @@ def _lrs(lr: float | list[float] | None, fallback: list[float] | None) -> tuple[
     responses={
         **_AUTH_RESPONSES,
         409: {"description": "The report skips ahead: `detail.expected_epoch` is the next epoch."},
-        503: {"description": "Too much contention on this session; retry."},
+        503: {"description": "The store is unavailable or contended; retry (Retry-After)."},
     },
 )
 def report_metric(body: ReportRequest, record: SessionDep, store: StoreDep) -> ReportResponse:
@@ -169,14 +162,14 @@ def report_metric(body: ReportRequest, record: SessionDep, store: StoreDep) -> R
     except sessions.RankError as error:
         raise ScheduleError(str(error), ("rank",)) from None
     except sessions.EpochConflictError as error:
+        metrics.REPORTS.labels(result="conflict").inc()
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             {"msg": str(error), "expected_epoch": error.expected, "epoch": error.got},
         ) from None
     except sessions.SessionNotFoundError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "session not found") from None
-    except StoreBusyError:
-        raise _busy() from None
+    metrics.REPORTS.labels(result=outcome.kind).inc()
     return ReportResponse(
         epoch=outcome.epoch,
         decided=outcome.decided,

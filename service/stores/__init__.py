@@ -10,6 +10,7 @@ from service.stores.base import (
     SessionRecord,
     SessionStore,
     StoreBusyError,
+    StoreUnavailableError,
 )
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "SessionRecord",
     "SessionStore",
     "StoreBusyError",
+    "StoreUnavailableError",
     "open_store",
 ]
 

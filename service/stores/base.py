@@ -10,11 +10,14 @@ replica sharing the store. Every store runs the same contract suite
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, ParamSpec, Protocol, TypeVar
 
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,31 @@ class SessionExistsError(Exception):
 
 class StoreBusyError(Exception):
     """An update lost the compare-and-set race too many times in a row."""
+
+
+class StoreUnavailableError(Exception):
+    """The store's backend did not answer in time (down, unreachable, locked): retry later."""
+
+
+def unavailable_on(
+    *errors: type[Exception],
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Turn the backend's own connection/lock errors into :class:`StoreUnavailableError`.
+
+    Exceptions raised by an update function pass through unchanged.
+    """
+
+    def decorate(method: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(method)
+        def translated(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return method(*args, **kwargs)
+            except errors as error:
+                raise StoreUnavailableError(f"{type(error).__name__}: {error}") from error
+
+        return translated
+
+    return decorate
 
 
 class SessionStore(Protocol):

@@ -41,7 +41,13 @@ from typing import TypeVar
 
 import redis
 
-from service.stores.base import Change, SessionExistsError, SessionRecord, StoreBusyError
+from service.stores.base import (
+    Change,
+    SessionExistsError,
+    SessionRecord,
+    StoreBusyError,
+    unavailable_on,
+)
 
 T = TypeVar("T")
 
@@ -138,6 +144,7 @@ class RedisStore:
         tagged = f"{self.prefix}:{{{session_id}}}"
         return f"{tagged}:session", f"{tagged}:history"
 
+    @unavailable_on(redis.RedisError)
     def create(self, record: SessionRecord) -> SessionRecord:
         expires_at = self._create(
             keys=self.keys(record.id),
@@ -154,10 +161,12 @@ class RedisStore:
             document=record.document,
         )
 
+    @unavailable_on(redis.RedisError)
     def get(self, session_id: str) -> SessionRecord | None:
         fields = self._redis.hgetall(self.keys(session_id)[0])
         return _record(session_id, fields) if fields else None
 
+    @unavailable_on(redis.RedisError)
     def update(self, session_id: str, fn: Callable[[SessionRecord], Change[T]]) -> T | None:
         keys = self.keys(session_id)
         for attempt in range(self.max_attempts):
@@ -193,6 +202,7 @@ class RedisStore:
             f"session {session_id}: lost the compare-and-set race {self.max_attempts} times"
         )
 
+    @unavailable_on(redis.RedisError)
     def history(self, session_id: str, start: int, limit: int) -> list[tuple[int, bytes]]:
         if limit <= 0:
             return []
@@ -209,6 +219,7 @@ class RedisStore:
             rows.append((int(epoch), row))
         return rows
 
+    @unavailable_on(redis.RedisError)
     def delete(self, session_id: str) -> bool:
         session, history = self.keys(session_id)
         with self._redis.pipeline(transaction=True) as pipe:
@@ -217,6 +228,7 @@ class RedisStore:
             removed, _ = pipe.execute()
         return bool(removed)
 
+    @unavailable_on(redis.RedisError)
     def count_live(self) -> int:
         pattern = f"{self.prefix}:{{*}}:session"
         return sum(1 for _ in self._redis.scan_iter(match=pattern, count=1000))

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from service.stores.base import Change, SessionExistsError, SessionRecord
+from service.stores.base import Change, SessionExistsError, SessionRecord, unavailable_on
 
 T = TypeVar("T")
 
@@ -167,6 +167,7 @@ class SQLiteStore:
 
     # -- the SessionStore protocol ------------------------------------------------------------
 
+    @unavailable_on(sqlite3.OperationalError)
     def create(self, record: SessionRecord) -> SessionRecord:
         sql = self._connection()
         with _transaction(sql, "IMMEDIATE"):
@@ -199,6 +200,7 @@ class SQLiteStore:
             _purge(sql, now, _PURGE_BATCH)
         return stored
 
+    @unavailable_on(sqlite3.OperationalError)
     def get(self, session_id: str) -> SessionRecord | None:
         found = (
             self._connection()
@@ -210,6 +212,7 @@ class SQLiteStore:
         )
         return None if found is None else _record(session_id, found)
 
+    @unavailable_on(sqlite3.OperationalError)
     def update(self, session_id: str, fn: Callable[[SessionRecord], Change[T]]) -> T | None:
         sql = self._connection()
         with _transaction(sql, "IMMEDIATE"):
@@ -237,6 +240,7 @@ class SQLiteStore:
                     )
         return change.result
 
+    @unavailable_on(sqlite3.OperationalError)
     def history(self, session_id: str, start: int, limit: int) -> list[tuple[int, bytes]]:
         if limit <= 0:
             return []
@@ -255,6 +259,7 @@ class SQLiteStore:
             ).fetchall()
         return [(int(epoch), bytes(row)) for epoch, row in rows]
 
+    @unavailable_on(sqlite3.OperationalError)
     def delete(self, session_id: str) -> bool:
         sql = self._connection()
         with _transaction(sql, "IMMEDIATE"):
@@ -264,6 +269,7 @@ class SQLiteStore:
             _delete(sql, session_id)
             return found is not None and bool(found[0] > self._clock())
 
+    @unavailable_on(sqlite3.OperationalError)
     def count_live(self) -> int:
         found = (
             self._connection()

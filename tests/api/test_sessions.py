@@ -405,3 +405,30 @@ def test_state_dict_and_decisions_equal_live_torch(client: TestClient) -> None:
         if isinstance(value, float) and not math.isfinite(value):
             wire = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
         assert exported[key] == wire, key
+
+
+def test_store_outage_is_a_retryable_503() -> None:
+    from service.api.deps import get_store
+    from service.stores import StoreUnavailableError
+    from service.stores.memory import MemoryStore
+
+    class FlakyStore(MemoryStore):
+        """Down for the first update, then back."""
+
+        outages = 1
+
+        def update(self, session_id: str, fn: Any) -> Any:
+            if self.outages:
+                self.outages -= 1
+                raise StoreUnavailableError("ConnectionError: connection refused")
+            return super().update(session_id, fn)
+
+    store = FlakyStore()
+    app = create_app(Settings(store="memory"))
+    app.dependency_overrides[get_store] = lambda: store
+    with TestClient(app) as outage_client:
+        session = Session(outage_client)
+        response = session.report(0, 1.0)
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        assert session.report(0, 1.0).json()["decided"] is True  # the retry goes through

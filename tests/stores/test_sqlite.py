@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from service.stores import open_store
+from service.stores import StoreUnavailableError, open_store
 from service.stores.sqlite import SQLiteStore
 from tests.stores.counter import (
     count,
@@ -170,14 +170,15 @@ def test_a_writer_waits_for_the_lock_held_by_another_connection(tmp_path: Path) 
     store.close()
 
 
-def test_a_writer_gives_up_after_busy_timeout(tmp_path: Path) -> None:
+def test_a_writer_gives_up_after_busy_timeout_as_unavailable(tmp_path: Path) -> None:
     path = tmp_path / "sessions.db"
     store = SQLiteStore(str(path), busy_timeout=0.1)
     store.create(counter_session(SID))
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
-    with pytest.raises(sqlite3.OperationalError, match="locked"):
+    with pytest.raises(StoreUnavailableError, match="locked") as caught:
         store.update(SID, increment)
+    assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
     holder.execute("ROLLBACK")
     holder.close()
     assert store.update(SID, increment) == 1  # no transaction was left open
