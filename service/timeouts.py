@@ -2,45 +2,64 @@
 
 from __future__ import annotations
 
-import anyio
+import asyncio
+import logging
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("lrsched.timeouts")
+
+_BODY = b'{"detail":"the request took longer than the service allows"}'
 
 
 class TimeoutMiddleware:
-    """Cancel a request still running after ``seconds``; 504 if nothing was sent yet.
+    """Answer 504 when a request has not started its response after ``seconds``.
 
-    Work already handed to a thread (a computation) finishes in the background, bounded by
-    the value limits; the client is released either way.
+    Sync routes run in worker threads, which cannot be cancelled; the request's task keeps
+    running in the background (its work is bounded by the value limits) and whatever it
+    sends afterwards is dropped. A response already under way is left to finish.
     """
 
     def __init__(self, app: ASGIApp, seconds: float) -> None:
         self.app = app
         self.seconds = seconds
+        self._abandoned: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
+        started = answered = False
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if answered:
+                return  # the client already got the 504
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
-        with anyio.move_on_after(self.seconds) as scope_timer:
-            await self.app(scope, receive, tracking_send)
-        if scope_timer.cancelled_caught and not started:
-            body = b'{"detail":"the request took longer than the service allows"}'
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 504,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+        task = asyncio.ensure_future(self.app(scope, receive, guarded_send))
+        done, _ = await asyncio.wait({task}, timeout=self.seconds)
+        if task in done or started:
+            await task
+            return
+        answered = True
+        self._abandoned.add(task)
+        task.add_done_callback(self._forget)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 504,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(_BODY)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": _BODY})
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._abandoned.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("a request that timed out failed later", exc_info=task.exception())
