@@ -34,7 +34,7 @@ FEATURES = 32
 
 def say(text: str) -> None:
     """Progress for the reader of the example (stdout, flushed)."""
-    print(text, flush=True)  # noqa: T201
+    print(text, flush=True)
 
 
 def shard(rank: int, world_size: int, samples: int) -> dict[str, torch.Tensor]:

@@ -27,7 +27,7 @@ FEATURES, CLASSES = 784, 10
 
 def say(text: str) -> None:
     """Progress for the reader of the example (stdout, flushed)."""
-    print(text, flush=True)  # noqa: T201
+    print(text, flush=True)
 
 
 def synthetic_mnist(samples: int, seed: int) -> dict[str, torch.Tensor]:
