@@ -84,9 +84,12 @@ class ReduceLROnPlateau(BaseModel):
         default=1e-4,
         description="The margin a metric must beat `best` by to count as an improvement.",
     )
-    threshold_mode: Literal["rel", "abs"] = Field(
+    threshold_mode: Literal["rel", "abs", "both"] = Field(
         default="rel",
-        description='"rel": the margin is `best * threshold`; "abs": it is `threshold`.',
+        description=(
+            '"rel": the margin is `best * threshold`; "abs": it is `threshold` (Keras, fastai); '
+            '"both": `best * threshold + min_delta` (optax `rtol`/`atol`; not PyTorch).'
+        ),
     )
     cooldown: int = Field(
         default=0,
@@ -101,6 +104,39 @@ class ReduceLROnPlateau(BaseModel):
     eps: FiniteFloat = Field(
         default=1e-8,
         description="A reduction smaller than or equal to `eps` is not applied.",
+    )
+    patience_semantics: Literal["torch", "keras"] = Field(
+        default="torch",
+        description=(
+            'Not PyTorch\'s. "torch": cut when `num_bad_epochs > patience`; "keras": when '
+            "`num_bad_epochs >= patience` outside cooldown (Keras, fastai, optax), one epoch "
+            "earlier for the same number. Everything else stays PyTorch's."
+        ),
+    )
+    min_delta: FiniteFloat | None = Field(
+        default=None,
+        ge=0.0,
+        description=(
+            "Not PyTorch's. Keras/fastai's absolute margin: with threshold_mode \"abs\" it is "
+            'the threshold (do not give `threshold` too); with "both" it is the absolute part '
+            '(optax `atol`) and `threshold` the relative part (`rtol`). Not with "rel".'
+        ),
+    )
+    sign_safe_threshold: bool = Field(
+        default=False,
+        description=(
+            "Not PyTorch's. Measure the relative margin on `|best|` (min: `metric < best - "
+            "threshold * |best|`), so negative metrics (NLL, -reward) can improve."
+        ),
+    )
+    accumulation_size: int = Field(
+        default=1,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Not PyTorch's (optax). Decide only every `accumulation_size` steps, on the mean "
+            "of the metrics since the last decision; the steps between keep the lr."
+        ),
     )
 
     @field_validator("factor")
@@ -132,15 +168,35 @@ class ReduceLROnPlateau(BaseModel):
             min_lrs = tuple(self.min_lr)
         else:
             min_lrs = (self.min_lr,) * groups
+        threshold, min_delta = self.threshold, 0.0
+        if self.min_delta is not None:
+            if self.threshold_mode == "rel":
+                raise ScheduleError(
+                    'min_delta is an absolute margin: use threshold_mode "abs" or "both"',
+                    ("min_delta",),
+                )
+            if self.threshold_mode == "abs":
+                if "threshold" in self.model_fields_set:
+                    raise ScheduleError(
+                        'give threshold or min_delta with threshold_mode "abs", not both',
+                        ("min_delta",),
+                    )
+                threshold = self.min_delta
+            else:
+                min_delta = self.min_delta
         return PlateauConfig(
             mode=self.mode,
             factor=self.factor,
             patience=self.patience,
-            threshold=self.threshold,
+            threshold=threshold,
             threshold_mode=self.threshold_mode,
             cooldown=self.cooldown,
             min_lrs=min_lrs,
             eps=self.eps,
+            patience_semantics=self.patience_semantics,
+            min_delta=min_delta,
+            sign_safe=self.sign_safe_threshold,
+            accumulation_size=self.accumulation_size,
         )
 
 

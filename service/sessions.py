@@ -347,13 +347,17 @@ def _float(value: float | str) -> float:
 
 
 def _state_json(state: PlateauState) -> dict[str, Any]:
-    return {
+    document: dict[str, Any] = {
         "lrs": list(state.lrs),
         "best": _num(state.best),
         "num_bad_epochs": state.num_bad_epochs,
         "cooldown_counter": state.cooldown_counter,
         "last_epoch": state.last_epoch,
     }
+    if state.accumulated_count:  # only sessions with accumulation_size > 1
+        document["accumulated"] = _num(state.accumulated)
+        document["accumulated_count"] = state.accumulated_count
+    return document
 
 
 def _state(data: Mapping[str, Any]) -> PlateauState:
@@ -363,7 +367,18 @@ def _state(data: Mapping[str, Any]) -> PlateauState:
         num_bad_epochs=data["num_bad_epochs"],
         cooldown_counter=data["cooldown_counter"],
         last_epoch=data["last_epoch"],
+        accumulated=_float(data.get("accumulated", 0.0)),
+        accumulated_count=data.get("accumulated_count", 0),
     )
+
+
+_VARIANT_DEFAULTS: dict[str, Any] = {
+    "patience_semantics": "torch",
+    "min_delta": 0.0,
+    "sign_safe": False,
+    "accumulation_size": 1,
+}
+"""Plateau variant options; documents written before they existed decode to these."""
 
 
 def encode_session(session: Session) -> bytes:
@@ -381,6 +396,11 @@ def encode_session(session: Session) -> bytes:
                 "cooldown": config.cooldown,
                 "min_lrs": list(config.min_lrs),
                 "eps": config.eps,
+                **{
+                    name: getattr(config, name)
+                    for name, default in _VARIANT_DEFAULTS.items()
+                    if getattr(config, name) != default
+                },
             },
             "default_min_lr": session.default_min_lr,
             "world_size": session.world_size,
@@ -415,6 +435,7 @@ def decode_session(document: bytes) -> Session:
             cooldown=config["cooldown"],
             min_lrs=tuple(config["min_lrs"]),
             eps=config["eps"],
+            **{name: config.get(name, default) for name, default in _VARIANT_DEFAULTS.items()},
         ),
         default_min_lr=data["default_min_lr"],
         world_size=data["world_size"],

@@ -1,7 +1,12 @@
 """ReduceLROnPlateau as a pure function of (config, state, metric).
 
 Matches ``torch.optim.lr_scheduler.ReduceLROnPlateau`` (torch 2.13) decision for decision and
-floating-point operation for floating-point operation. :func:`step` is the single rule:
+floating-point operation for floating-point operation. Opt-in variants (defaults keep PyTorch's
+behaviour): ``patience_semantics="keras"`` reduces once ``num_bad_epochs >= patience`` (Keras,
+fastai, optax) instead of ``>``; ``threshold_mode="both"`` combines a relative and an absolute
+margin (optax ``rtol``/``atol``); ``sign_safe`` measures the relative margin on ``|best|``
+(so negative metrics can improve); ``accumulation_size`` averages that many metrics before
+each decision (optax). :func:`step` is the single rule:
 :func:`replay` folds it over a metric history, and plateau sessions apply it inside one atomic
 store update, so the two cannot diverge.
 """
@@ -10,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -28,10 +33,15 @@ class PlateauConfig:
     factor: float
     patience: int
     threshold: float
-    threshold_mode: Literal["rel", "abs"]
+    threshold_mode: Literal["rel", "abs", "both"]
     cooldown: int
     min_lrs: tuple[float, ...]
     eps: float
+    patience_semantics: Literal["torch", "keras"] = "torch"
+    min_delta: float = 0.0
+    """The absolute margin of ``threshold_mode="both"`` (``threshold`` is the relative one)."""
+    sign_safe: bool = False
+    accumulation_size: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +54,8 @@ class PlateauState:
         num_bad_epochs: consecutive steps without improvement, since the last reset.
         cooldown_counter: steps of cooldown still to run.
         last_epoch: the number of ``step`` calls so far.
+        accumulated: the mean of the metrics accumulated since the last decision.
+        accumulated_count: how many (``accumulation_size > 1`` only; else always 0).
     """
 
     lrs: tuple[float, ...]
@@ -51,6 +63,8 @@ class PlateauState:
     num_bad_epochs: int
     cooldown_counter: int
     last_epoch: int
+    accumulated: float = 0.0
+    accumulated_count: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,19 +103,32 @@ def initial_state(config: PlateauConfig, lrs: Sequence[float]) -> PlateauState:
 
 
 def is_better(config: PlateauConfig, metric: float, best: float) -> bool:
-    """Whether ``metric`` improves on ``best``, torch's ``_is_better``.
+    """Whether ``metric`` improves on ``best``, torch's ``_is_better`` (and the variants).
 
     min/rel: ``metric < best * (1 - threshold)``;  min/abs: ``metric < best - threshold``;
-    max/rel: ``metric > best * (threshold + 1)``;  max/abs: ``metric > best + threshold``.
-    NaN is never better. In rel mode a negative ``best`` moves the bar the "wrong" way
-    (min: best=-10, threshold=0.1 accepts -9.5), exactly as in PyTorch (pytorch#47513).
+    max/rel: ``metric > best * (threshold + 1)``;  max/abs: ``metric > best + threshold``;
+    both: the rel bar moved by ``min_delta`` more (min: ``best * (1 - threshold) - min_delta``,
+    optax's ``(1 - rtol) best - atol``). NaN is never better. In rel mode a negative ``best``
+    moves the bar the "wrong" way (min: best=-10, threshold=0.1 accepts -9.5), exactly as in
+    PyTorch (pytorch#47513); ``sign_safe`` uses ``best -/+ threshold * |best|`` instead.
     """
+    if config.sign_safe and math.isfinite(best):
+        margin = config.threshold * abs(best)
+        if config.threshold_mode == "abs":
+            margin = config.threshold
+        elif config.threshold_mode == "both":
+            margin = margin + config.min_delta
+        return metric < best - margin if config.mode == "min" else metric > best + margin
     if config.mode == "min":
         if config.threshold_mode == "rel":
             return metric < best * (1.0 - config.threshold)
+        if config.threshold_mode == "both":
+            return metric < best * (1.0 - config.threshold) - config.min_delta
         return metric < best - config.threshold
     if config.threshold_mode == "rel":
         return metric > best * (config.threshold + 1.0)
+    if config.threshold_mode == "both":
+        return metric > best * (config.threshold + 1.0) + config.min_delta
     return metric > best + config.threshold
 
 
@@ -134,10 +161,15 @@ def _decide(
         num_bad_epochs = 0
     else:
         num_bad_epochs += 1
-    if cooldown_counter > 0:
+    cooling = cooldown_counter > 0
+    if cooling:
         cooldown_counter -= 1
         num_bad_epochs = 0
-    if num_bad_epochs > config.patience:
+    if config.patience_semantics == "keras":
+        reduce_now = not cooling and num_bad_epochs >= config.patience
+    else:
+        reduce_now = num_bad_epochs > config.patience
+    if reduce_now:
         return best, 0, config.cooldown, True
     return best, num_bad_epochs, cooldown_counter, False
 
@@ -151,7 +183,17 @@ def step(config: PlateauConfig, state: PlateauState, metric: float) -> tuple[Pla
     every group's LR becomes ``max(lr * factor, min_lr)`` unless that lowers it by ``eps`` or
     less, the cooldown counter is set to ``cooldown`` and the bad-epoch count to 0.
     A reduction that changes no group (floors, the eps block) still starts the cooldown.
+    With ``accumulation_size > 1`` only every that-many-th call decides, on the mean of the
+    metrics since the last decision (optax's running mean); the calls between only count.
     """
+    if config.accumulation_size > 1:
+        count, mean = _accumulate(state.accumulated_count, state.accumulated, metric)
+        if count < config.accumulation_size:
+            accumulating = replace(
+                state, last_epoch=state.last_epoch + 1, accumulated=mean, accumulated_count=count
+            )
+            return accumulating, False
+        metric = mean
     best, num_bad_epochs, cooldown_counter, reduce_now = _decide(
         config, state.best, state.num_bad_epochs, state.cooldown_counter, metric
     )
@@ -166,6 +208,11 @@ def step(config: PlateauConfig, state: PlateauState, metric: float) -> tuple[Pla
     return new_state, changed
 
 
+def _accumulate(count: int, mean: float, metric: float) -> tuple[int, float]:
+    """optax's running mean: ``(count * mean + metric) / (count + 1)``."""
+    return count + 1, (count * mean + metric) / (count + 1)
+
+
 def replay(config: PlateauConfig, lrs: Sequence[float], metrics: Sequence[float]) -> ReplayResult:
     """Construct on param groups with learning rates ``lrs``, then ``step`` each metric in turn.
 
@@ -178,9 +225,16 @@ def replay(config: PlateauConfig, lrs: Sequence[float], metrics: Sequence[float]
     levels = [current]  # the LRs in force: initially, then after each update
     updates: list[int] = []  # the step at which each later level starts
     cuts: list[int] = []  # the steps that changed some LR
+    accumulated_count, accumulated = 0, 0.0
     for i, metric in enumerate(metrics):
+        value = float(metric)
+        if config.accumulation_size > 1:
+            accumulated_count, accumulated = _accumulate(accumulated_count, accumulated, value)
+            if accumulated_count < config.accumulation_size:
+                continue
+            value, accumulated_count, accumulated = accumulated, 0, 0.0
         best, num_bad_epochs, cooldown_counter, reduce_now = _decide(
-            config, best, num_bad_epochs, cooldown_counter, float(metric)
+            config, best, num_bad_epochs, cooldown_counter, value
         )
         if reduce_now:
             new, changed = _reduce(config, current)
@@ -202,5 +256,7 @@ def replay(config: PlateauConfig, lrs: Sequence[float], metrics: Sequence[float]
         num_bad_epochs=num_bad_epochs,
         cooldown_counter=cooldown_counter,
         last_epoch=start.last_epoch + len(metrics),
+        accumulated=accumulated,
+        accumulated_count=accumulated_count,
     )
     return ReplayResult(lr=np.ascontiguousarray(lr), reduced=reduced, state=state)
