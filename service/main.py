@@ -10,11 +10,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from service import logs, metrics
-from service.api import ops, plateau, schedules, sessions
+from service.api import ops, plateau, plot, schedules, sessions
 from service.api.auth import require_api_key
 from service.config import Settings, get_settings
 from service.engine.errors import ScheduleError
 from service.middleware import ObservabilityMiddleware
+from service.playground import mount_playground
 from service.store_holder import StoreHolder
 from service.stores import StoreBusyError, StoreUnavailableError
 from service.timeouts import TimeoutMiddleware
@@ -80,8 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StoreBusyError, _store_unavailable_handler)
     app.include_router(ops.router)
     api_keys = [Depends(require_api_key)]
-    for router in (schedules.router, plateau.router, sessions.router):
+    for router in (schedules.router, plot.router, plateau.router, sessions.router):
         app.include_router(router, dependencies=api_keys)
+    mount_playground(app)
     # Outermost last: every request gets an id, a log line and metrics, 504s included.
     app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout_seconds)
     if settings.cors_origin_list:

@@ -1,0 +1,291 @@
+"""``POST /v1/schedules/plot``: a picture of one curve, or of several overlaid, as SVG or PNG.
+
+The body is a ``POST /v1/schedules`` body, or the comparison form with ``schedules`` (and
+optional ``labels``) instead of ``schedule``. Curves go through the same checks as
+``/v1/schedules`` (the value limit, the stepping budget, the engine's errors as 422s), are
+computed whole by the engine, and only then downsampled for drawing
+(:func:`service.plotting.minmax_downsample`), so a spike one step wide stays visible.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Body, Header, HTTPException, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from schemas.fields import MAX_INT, LearningRates
+from schemas.schedules import ScheduleSpec, build
+from service import encoding, plotting
+from service.api import schedules
+from service.api.deps import SettingsDep
+from service.config import Settings
+from service.engine import Curve, StepRange, compute, stepping_cost
+from service.engine.errors import ScheduleError
+from service.engine.nodes import Node
+from service.engine.types import FloatArray
+
+router = APIRouter(prefix="/v1/schedules", tags=["schedules"])
+
+SVG = "image/svg+xml"
+PNG = "image/png"
+FORMATS: dict[str, plotting.Format] = {SVG: "svg", PNG: "png"}
+"""Media types the plot is offered in, the default first."""
+MAX_CURVES = 8
+"""Most schedules one comparison may overlay."""
+MAX_LINES = 32
+"""Most lr lines in one picture (curves x param groups): beyond, a legend is unreadable."""
+
+Label = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f]+$")]
+"""A legend entry: printable text (control characters cannot appear in an SVG)."""
+
+
+class PlotRequest(BaseModel):
+    """A ``POST /v1/schedules`` body, or several schedules to overlay (``schedules``).
+
+    Give exactly one of ``schedule`` and ``schedules``; ``lr``, ``steps``, ``start`` and
+    ``stride`` apply to every curve.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    schedule: ScheduleSpec | None = Field(
+        default=None, description="One schedule: the body of `POST /v1/schedules`."
+    )
+    schedules: Annotated[list[ScheduleSpec], Field(min_length=1, max_length=MAX_CURVES)] | None = (
+        Field(default=None, description=f"Up to {MAX_CURVES} schedules to overlay.")
+    )
+    labels: Annotated[list[Label], Field(min_length=1, max_length=MAX_CURVES)] | None = Field(
+        default=None,
+        description="One legend entry per curve (default: the schedule types).",
+    )
+    lr: LearningRates = Field(
+        default=0.001,
+        description="The optimizer's learning rate: one number, or one per param group.",
+    )
+    steps: Annotated[
+        int, Field(ge=0, le=MAX_INT, description="Length of the schedule (exclusive end).")
+    ]
+    start: Annotated[int, Field(ge=0, le=MAX_INT, description="First step drawn.")] = 0
+    stride: Annotated[int, Field(ge=1, le=MAX_INT, description="Distance between steps.")] = 1
+
+    @field_validator("labels")
+    @classmethod
+    def _one_label_per_curve(cls, labels: list[str] | None, info: ValidationInfo) -> Any:
+        curves = info.data.get("schedules")
+        if labels is not None and curves is not None and len(labels) != len(curves):
+            raise ValueError(
+                f"{len(labels)} labels for {len(curves)} schedules: give one label per schedule"
+            )
+        return labels
+
+    @property
+    def lrs(self) -> list[float]:
+        """The learning rate of every param group."""
+        return list(self.lr) if isinstance(self.lr, list) else [self.lr]
+
+    def curves(self) -> list[tuple[str, ScheduleSpec, tuple[str | int, ...]]]:
+        """``(label, spec, loc)`` of every curve to draw; ``loc`` is the spec's body path."""
+        if self.schedule is not None and self.schedules is not None:
+            raise ScheduleError(
+                "give either `schedule` (one curve) or `schedules` (curves to compare), not both",
+                ("schedules",),
+            )
+        if self.schedule is not None:
+            if self.labels is not None and len(self.labels) != 1:
+                raise ScheduleError(
+                    f"{len(self.labels)} labels for one schedule: give one label", ("labels",)
+                )
+            label = self.labels[0] if self.labels else self.schedule.type
+            return [(label, self.schedule, ("schedule",))]
+        if self.schedules is None:
+            raise ScheduleError(
+                "Field required: give `schedule`, or `schedules` to compare several",
+                ("schedule",),
+            )
+        labels = self.labels or _default_labels([spec.type for spec in self.schedules])
+        return [
+            (label, spec, ("schedules", index))
+            for index, (label, spec) in enumerate(zip(labels, self.schedules, strict=True))
+        ]
+
+
+def _default_labels(types: list[str]) -> list[str]:
+    """The types, numbered where one occurs more than once (``StepLR #1``, ``StepLR #2``)."""
+    return [
+        f"{kind} #{types[: index + 1].count(kind)}" if types.count(kind) > 1 else kind
+        for index, kind in enumerate(types)
+    ]
+
+
+def _examples() -> dict[str, dict[str, Any]]:
+    comparison = {
+        "summary": "Comparison: several schedules overlaid",
+        "description": "Warmup + cosine against OneCycleLR, both over 1000 steps.",
+        "value": {
+            "schedules": [
+                {
+                    "type": "SequentialLR",
+                    "schedulers": [
+                        {"type": "LinearLR", "start_factor": 0.01, "total_iters": 100},
+                        {"type": "CosineAnnealingLR", "T_max": 900},
+                    ],
+                    "milestones": [100],
+                },
+                {"type": "OneCycleLR", "max_lr": 0.1, "total_steps": 1000},
+            ],
+            "labels": ["warmup + cosine", "one cycle"],
+            "lr": 0.1,
+            "steps": 1000,
+        },
+    }
+    return {"comparison": comparison, **schedules._examples()}
+
+
+_TEXT = {"schema": {"type": "string"}}
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+@router.post(
+    "/plot",
+    summary="Draw a learning-rate curve",
+    response_class=Response,
+    responses={
+        200: {
+            "description": (
+                "The picture: SVG by default, PNG with `Accept: image/png`. LR per param group "
+                "against the step, momentum (dashed) on a second axis when the schedule cycles "
+                "it; one colour per curve when several are compared."
+            ),
+            "content": {SVG: _TEXT, PNG: _BINARY},
+        },
+        304: {"description": "Not modified: `If-None-Match` matched the picture's ETag."},
+        406: {"description": "No acceptable media type in `Accept`."},
+        501: {"description": "Plotting is not installed (`pip install 'lrsched[plot]'`)."},
+    },
+)
+def plot_schedule(
+    request: Annotated[PlotRequest, Body(openapi_examples=_examples())],
+    settings: SettingsDep,
+    scale: Annotated[
+        plotting.Scale,
+        Query(description="The lr axis: `linear`, or `log` (non-positive values left out)."),
+    ] = "linear",
+    width: Annotated[int, Query(ge=200, le=2400, description="Width in pixels.")] = 800,
+    height: Annotated[int, Query(ge=150, le=1600, description="Height in pixels.")] = 450,
+    accept: Annotated[str | None, Header()] = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The curve of ``schedule`` (or of each of ``schedules``) over ``range(start, steps, stride)``.
+
+    Values are computed exactly as by ``POST /v1/schedules`` and then reduced to the
+    smallest and largest value per pixel column before drawing. The title is the schedule
+    type, or the labels of a comparison.
+    """
+    media_type = negotiate(accept)
+    if media_type is None:
+        raise HTTPException(
+            status.HTTP_406_NOT_ACCEPTABLE,
+            f"cannot answer with {accept!r}; acceptable: {', '.join(FORMATS)}",
+        )
+    try:
+        plotting.require()
+    except plotting.PlottingUnavailable as error:
+        raise HTTPException(status.HTTP_501_NOT_IMPLEMENTED, str(error)) from None
+    curves = request.curves()
+    steps = StepRange(request.start, request.steps, request.stride)
+    roots = _plan(curves, request.lrs, steps, settings)
+    canonical = f"{request.model_dump_json()}|{scale}|{width}x{height}".encode()
+    tag = encoding.etag(canonical, media_type, "lr", f"{schedules.VERSION}/{plotting.version()}")
+    headers = {"ETag": tag, "Vary": "Accept"}
+    if encoding.matches(if_none_match, tag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    lrs = np.asarray(request.lrs, dtype=np.float64)
+    x = steps.indices()
+    series: list[plotting.Series] = []
+    for (label, _, loc), root in zip(curves, roots, strict=True):
+        curve = _compute(root, lrs, steps, loc)
+        problem = plotting.undrawable(curve.lr)
+        if problem is None and curve.momentum is not None:
+            problem = plotting.undrawable(curve.momentum)
+        if problem is not None:
+            raise ScheduleError(f"{label}: {problem}", loc)
+        name = None if len(curves) == 1 else label
+        series += plotting.curve_series(curve, x, name, len(series), width)
+    title = " vs ".join(label for label, _, _ in curves)
+    picture = plotting.Plot(title, series, scale, width, height)
+    body = plotting.render(picture, FORMATS[media_type])
+    return Response(body, media_type=media_type, headers=headers)
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The image type to answer with for ``Accept``; ``None`` if none is acceptable."""
+    if not accept:
+        return SVG
+    ranked: list[tuple[float, int, str]] = []
+    for position, item in enumerate(accept.split(",")):
+        media_range, *parameters = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0:
+            ranked.append((-quality, position, media_range.lower()))
+    for _, _, media_range in sorted(ranked):
+        if media_range in FORMATS:
+            return media_range
+        if media_range in ("*/*", "image/*"):
+            return SVG
+    return None
+
+
+def _plan(
+    curves: list[tuple[str, ScheduleSpec, tuple[str | int, ...]]],
+    lrs: list[float],
+    steps: StepRange,
+    settings: Settings,
+) -> list[Node]:
+    """Check the limits of ``/v1/schedules`` over all curves together, and build each tree."""
+    lines = len(curves) * len(lrs)
+    if lines > MAX_LINES:
+        raise ScheduleError(
+            f"{len(curves)} curves x {len(lrs)} param groups make {lines} lines; at most "
+            f"{MAX_LINES} in one picture: draw fewer groups or curves",
+            ("lr",),
+        )
+    values = len(curves) * len(lrs) * len(steps)
+    if values > settings.max_values:
+        raise ScheduleError(
+            f"the request asks for {values} values ({len(curves)} curves x {len(lrs)} groups x "
+            f"{len(steps)} steps); at most {settings.max_values} (LRSCHED_MAX_VALUES): ask for "
+            "a range with start/stride, or fewer steps",
+            ("steps",),
+        )
+    roots: list[Node] = []
+    for _, spec, loc in curves:
+        try:
+            roots.append(build(spec, len(lrs)))
+        except ScheduleError as error:
+            raise error.within(*loc) from None
+    cost = sum(stepping_cost(root, steps) for root in roots) * len(lrs)
+    budget = schedules.STEPPING_BUDGET * settings.max_values
+    if cost > budget:
+        raise ScheduleError(
+            f"drawing needs the whole curve, computed step by step (the schedule composes "
+            f"schedulers or depends on its history), which would take {cost} evaluations up "
+            f"to step {steps.last}; at most {budget}: ask for fewer steps",
+            ("steps",),
+        )
+    return roots
+
+
+def _compute(root: Node, lrs: FloatArray, steps: StepRange, loc: tuple[str | int, ...]) -> Curve:
+    try:
+        return compute(root, lrs, steps)
+    except ScheduleError as error:
+        raise error.within(*loc) from None
