@@ -37,8 +37,10 @@ MAX_CURVES = 8
 MAX_LINES = 32
 """Most lr lines in one picture (curves x param groups): beyond, a legend is unreadable."""
 
-Label = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f]+$")]
-"""A legend entry: printable text (control characters cannot appear in an SVG)."""
+Label = Annotated[
+    str, Field(min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f\ufffe\uffff]+$")
+]
+"""A legend entry: text without control characters or U+FFFE/U+FFFF (not allowed in XML)."""
 
 
 class PlotRequest(BaseModel):

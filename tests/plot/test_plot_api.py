@@ -296,9 +296,10 @@ def test_labels_are_plain_text(client: TestClient) -> None:
     assert response.status_code == 200
     assert "warm 🔥 start &lt;b&gt;&amp;".encode() in response.content  # escaped, not markup
     assert b"\\foo" in response.content and b"$" in response.content
-    control = post(client, {"schedules": [STEP], "labels": ["bell\x07"], "steps": 10})
-    assert control.status_code == 422
-    assert locs(control) == [["body", "labels", 0]]
+    for label in ("bell\x07", "not xml \ufffe"):
+        refused = post(client, {"schedules": [STEP], "labels": [label], "steps": 10})
+        assert refused.status_code == 422
+        assert locs(refused) == [["body", "labels", 0]]
 
 
 def test_api_keys_guard_the_plot_but_not_the_page() -> None:
