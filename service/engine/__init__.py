@@ -5,13 +5,20 @@ optimizer exactly as PyTorch would construct it, then evaluated on the requested
 in closed form, O(number of requested steps), for a scheduler used on its own; by a
 vectorized scan of per-step affine maps, in blocks, for compositions and history-dependent
 schedulers (O(last requested step)).
+
+The cosine schedulers used on their own (CosineAnnealingLR, CosineAnnealingWarmRestarts,
+OneCycleLR) have a faster closed form still, ``standalone_steps`` (see
+:mod:`service.engine.fastmath`), that writes a whole step range at memory speed, in float64
+or directly in float32 (:func:`compute_float32`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import NDArray
 
 from service.engine.errors import ScheduleError
 from service.engine.maps import scan
@@ -62,6 +69,18 @@ class Curve:
     warnings: tuple[str, ...] = ()
 
 
+Float32Array = NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class Curve32:
+    """A :class:`Curve` in float32 (each value float64's, rounded once)."""
+
+    lr: Float32Array
+    momentum: Float32Array | None
+    warnings: tuple[str, ...] = ()
+
+
 def stepping_cost(root: Node, steps: StepRange) -> int:
     """Map evaluations ``compute`` needs: 0 for a closed form, else leaves x last step."""
     if isinstance(root, Leaf) and not root.history_dependent:
@@ -75,33 +94,82 @@ def compute(root: Node, lrs: FloatArray, steps: StepRange) -> Curve:
     Raises :class:`ScheduleError` where PyTorch would raise constructing the scheduler or
     stepping it through the range, and where a value is not finite.
     """
+    lr, momentum, found = _evaluate(root, lrs, steps, np.dtype(np.float64))
+    return Curve(cast(FloatArray, lr), cast("FloatArray | None", momentum), found)
+
+
+def compute_float32(root: Node, lrs: FloatArray, steps: StepRange) -> Curve32:
+    """:func:`compute` rounded to float32; the fast closed forms write float32 directly.
+
+    Values are computed in float64 either way and rounded once, so they equal
+    ``compute(...).lr.astype(np.float32)`` up to the float64 result's own last bits.
+    """
+    lr, momentum, found = _evaluate(root, lrs, steps, np.dtype(np.float32))
+    as32 = np.float32
+    return Curve32(
+        lr if lr.dtype == as32 else lr.astype(as32),
+        None if momentum is None else momentum.astype(as32, copy=False),
+        found,
+    )
+
+
+def _evaluate(
+    root: Node, lrs: FloatArray, steps: StepRange, dtype: np.dtype[Any]
+) -> tuple[NDArray[Any], NDArray[Any] | None, tuple[str, ...]]:
+    """lr, momentum and warnings; in ``dtype`` where a fast closed form applies."""
     opt = Optimizer(np.asarray(lrs, dtype=np.float64))
-    k = steps.indices()
     # Overflow and invalid operations are found by the checks below (and by each
     # scheduler's own checks where PyTorch raises), not by numpy's warnings.
     with np.errstate(all="ignore"):
         root.construct(opt)
+        fast = _standalone_steps(root, steps, dtype)
+        if fast is not None:
+            _probe_final(root, steps)
+            return fast[0], fast[1], _with_warnings(root)
+        k = steps.indices()
         curve = _standalone(root, k) if isinstance(root, Leaf) else None
         if curve is None:
             curve = _stepped(root, opt, steps)
-        elif steps.final >= 1 and (len(steps) == 0 or steps.final > steps.last):
-            # Closed forms check the steps they compute; PyTorch fails on the steps after
-            # the last requested one too (every failure condition holds from some step on,
-            # or is found by the prefix checks a probe at the final step triggers).
-            assert isinstance(root, Leaf)
-            _standalone(root, np.array([steps.final], dtype=np.int64))
+        else:
+            _probe_final(root, steps)
     _check_finite(curve, k)
-    return _with_warnings(root, curve)
+    return curve.lr, curve.momentum, _with_warnings(root)
 
 
-def _with_warnings(root: Node, curve: Curve) -> Curve:
-    """``curve`` with the continuity warnings of a composition at the root (if any)."""
+def _standalone_steps(
+    root: Node, steps: StepRange, dtype: np.dtype[Any]
+) -> tuple[NDArray[Any], NDArray[Any] | None] | None:
+    """The fast closed form on the whole range, if the root has one that applies.
+
+    Its values are finite by construction (it declines where they might not be).
+    """
+    if not isinstance(root, Leaf) or root.history_dependent:
+        return None
+    method = getattr(root, "standalone_steps", None)
+    if method is None:
+        return None
+    values: tuple[NDArray[Any], NDArray[Any] | None] | None = method(
+        steps.start, steps.stride, len(steps), dtype
+    )
+    return values
+
+
+def _probe_final(root: Node, steps: StepRange) -> None:
+    """Closed forms check the steps they compute; PyTorch fails on the steps after the last
+    requested one too (every failure condition holds from some step on, or is found by the
+    prefix checks a probe at the final step triggers)."""
+    if steps.final >= 1 and (len(steps) == 0 or steps.final > steps.last):
+        assert isinstance(root, Leaf)
+        _standalone(root, np.array([steps.final], dtype=np.int64))
+
+
+def _with_warnings(root: Node) -> tuple[str, ...]:
+    """The continuity warnings of a composition at the root (none for anything else)."""
     check = getattr(root, "continuity_warnings", None)
     if check is None:
-        return curve
+        return ()
     with np.errstate(all="ignore"):
-        found = tuple(check())
-    return Curve(curve.lr, curve.momentum, found) if found else curve
+        return tuple(check())
 
 
 def _standalone(root: Leaf, k: IntArray) -> Curve | None:
@@ -167,6 +235,8 @@ def _check_finite(curve: Curve, k: IntArray) -> None:
     for name, values in (("lr", curve.lr), ("momentum", curve.momentum)):
         if values is None or values.size == 0:
             continue
+        if np.isfinite(np.add.reduce(values, axis=None)):
+            continue  # a finite sum has no inf or nan in it (one pass, no mask)
         bad = ~np.isfinite(values)
         if bad.any():
             column = int(np.argmax(bad.any(axis=0)))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
+from service.engine import fastmath
 from service.engine.errors import Loc, ScheduleError
+from service.engine.fastmath import Affine, Progression
 from service.engine.maps import Maps
 from service.engine.nodes import RESTART, STEP, Leaf, fail_where, local_epochs
 from service.engine.types import FloatArray, IntArray
@@ -89,6 +92,39 @@ class CosineAnnealingLR(Leaf):
             return self.base_lrs[:, None] * np.ones(k.shape), None
         return self.closed_form(k).b, None
 
+    def standalone_steps(
+        self, start: int, stride: int, n: int, dtype: np.dtype[Any]
+    ) -> tuple[fastmath.Values, fastmath.Values | None] | None:
+        r""":meth:`standalone` on ``range(start, start + n * stride, stride)``, fast.
+
+        The closed form with the angle reduced exactly (:math:`k \bmod 2T`), by
+        angle-addition tables (:func:`fastmath.cos_affine`); when ``2 T`` is an integer the
+        curve is periodic and one period is computed and tiled. ``None`` where the general
+        path must answer (``T_max = 0``, values that could overflow).
+        """
+        if self.t_max == 0:
+            return None
+        rows = _cosine_rows(self.base_lrs, self.eta_min)
+        if rows is None:
+            return None
+        lr = np.empty((len(rows), n), dtype)
+        two_t = 2.0 * float(self.t_max)
+        m = fastmath.periodic_prefix(int(abs(two_t)), stride, n) if two_t.is_integer() else n
+        angles = Progression(float(start), float(stride), float(self.t_max), periodic=True)
+        fastmath.cos_affine(angles, m, [Affine(a, b, lr[g]) for g, (a, b) in enumerate(rows)])
+        for g in range(len(rows)):
+            fastmath.tile(lr[g], m, n)
+        return lr, None
+
+
+def _cosine_rows(base_lrs: FloatArray, eta_min: float) -> list[tuple[float, float]] | None:
+    r""":math:`(\alpha, \beta)` per group with :math:`\eta + (b - \eta)(1 + \cos)/2 =
+    \alpha + \beta \cos`; ``None`` if a value could overflow."""
+    rows = [(eta_min + (b - eta_min) / 2, (b - eta_min) / 2) for b in base_lrs.tolist()]
+    if not fastmath.bounded(eta_min, *(v for row in rows for v in row)):
+        return None
+    return rows
+
 
 class CosineAnnealingWarmRestarts(Leaf):
     r"""SGDR: cosine from the base lr to ``eta_min`` over ``T_i`` steps, then restart.
@@ -158,3 +194,59 @@ class CosineAnnealingWarmRestarts(Leaf):
 
     def standalone(self, k: IntArray) -> tuple[FloatArray, FloatArray | None] | None:
         return self._values(k), None
+
+    def standalone_steps(
+        self, start: int, stride: int, n: int, dtype: np.dtype[Any]
+    ) -> tuple[fastmath.Values, fastmath.Values | None] | None:
+        r""":meth:`standalone` on ``range(start, start + n * stride, stride)``, fast.
+
+        Within one cycle the angles :math:`\pi T_{cur} / T_i` are an arithmetic
+        progression, so each cycle the range crosses is one :func:`fastmath.cos_affine`
+        call; with ``T_mult = 1`` the curve is periodic and one period is computed and
+        tiled. When the range crosses many cycles in few steps (a stride near ``T_0``)
+        every value is computed directly.
+        """
+        rows = _cosine_rows(self.base_lrs, self.eta_min)
+        if rows is None:
+            return None
+        lr = np.empty((len(rows), n), dtype)
+        m = fastmath.periodic_prefix(self.t_0, stride, n) if self.t_mult == 1 else n
+        runs = self._runs(start, stride, m)
+        if runs is None:
+            k = start + np.arange(m, dtype=np.int64) * stride
+            lr[:, :m] = self._values(k)
+        else:
+            for first, last, position, period in runs:
+                angles = Progression(float(position), float(stride), float(period))
+                targets = [Affine(a, b, lr[g, first:last]) for g, (a, b) in enumerate(rows)]
+                fastmath.cos_affine(angles, last - first, targets)
+        for g in range(len(rows)):
+            fastmath.tile(lr[g], m, n)
+        return lr, None
+
+    def _runs(self, start: int, stride: int, n: int) -> list[tuple[int, int, int, int]] | None:
+        """``(first, last, T_cur at first, T_i)`` of the outputs in each cycle, in order.
+
+        ``None`` when there are more runs than it pays to handle one by one.
+        """
+        if n == 0:
+            return []
+        final = start + (n - 1) * stride
+        runs: list[tuple[int, int, int, int]] = []
+        bound, length = 0, self.t_0
+        if self.t_mult == 1:
+            skipped = start // length
+            if final // length - skipped > 8 + n // 256:
+                return None
+            bound = skipped * length
+        while bound <= final:
+            following = bound + length
+            if following > start:
+                first = max(0, -(-(bound - start) // stride))
+                last = min(n, -(-(following - start) // stride))
+                if last > first:
+                    runs.append((first, last, start + first * stride - bound, length))
+                    if len(runs) > 8 + n // 256:
+                        return None
+            bound, length = following, length * self.t_mult
+        return runs

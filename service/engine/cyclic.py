@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
+from service.engine import fastmath
 from service.engine.errors import Loc, ScheduleError
 from service.engine.expressions import Expression
 from service.engine.lambdas import first_failure_up_to
@@ -277,3 +278,63 @@ class OneCycleLR(Leaf):
     def standalone(self, k: IntArray) -> tuple[FloatArray, FloatArray | None] | None:
         maps = self.get_lr(k, initial=False)
         return maps.b, maps.mb
+
+    def standalone_steps(
+        self, start: int, stride: int, n: int, dtype: np.dtype[Any]
+    ) -> tuple[fastmath.Values, fastmath.Values | None] | None:
+        r""":meth:`standalone` on ``range(start, start + n * stride, stride)``, fast.
+
+        Each phase holds a contiguous run of the steps, whose progress ``pct`` is an
+        arithmetic progression: cosine phases are one :func:`fastmath.cos_affine` call for
+        lr and momentum together (:math:`end + (start - end)(1 + \cos \pi t)/2 = \alpha +
+        \beta \cos \pi t`), linear ones a few in-place ufuncs. ``None`` where the general
+        path must answer (a step past ``total_steps``, an empty phase, overflow).
+        """
+        if n == 0 or start + (n - 1) * stride > self.total_steps:
+            return None
+        keys = {key for phase in self.phases for key in phase[1:3]}
+        if self.sets_momentum:
+            keys |= {key for phase in self.phases for key in phase[3:]}
+        values = {key: self._group_value(key).tolist() for key in keys}
+        if not fastmath.bounded(*(v for row in values.values() for v in row)):
+            return None
+        groups = self.optimizer.groups
+        lr = np.empty((groups, n), dtype)
+        momentum = np.empty((groups, n), dtype) if self.sets_momentum else None
+        first, start_step = 0, 0.0
+        for index, (end_step, start_lr, end_lr, start_m, end_m) in enumerate(self.phases):
+            is_last = index == len(self.phases) - 1
+            last = n if is_last else max(first, fastmath.count_at_most(start, stride, n, end_step))
+            if last > first:
+                if end_step == start_step:
+                    return None
+                pairs = [(values[start_lr], values[end_lr], lr)]
+                if momentum is not None:
+                    pairs.append((values[start_m], values[end_m], momentum))
+                x0 = float(start + first * stride) - start_step
+                self._fill_phase(x0, float(stride), end_step - start_step, first, last, pairs)
+            first, start_step = last, end_step
+        return lr, momentum
+
+    def _fill_phase(
+        self,
+        x0: float,
+        dx: float,
+        length: float,
+        first: int,
+        last: int,
+        pairs: list[tuple[list[float], list[float], fastmath.Values]],
+    ) -> None:
+        """Anneal ``out[g, first:last]`` from ``starts[g]`` to ``ends[g]`` for each pair."""
+        count = last - first
+        if self.anneal_strategy == "cos":
+            rows = [
+                fastmath.Affine(e + (s - e) / 2.0, (s - e) / 2.0, out[g, first:last])
+                for starts, ends, out in pairs
+                for g, (s, e) in enumerate(zip(starts, ends, strict=True))
+            ]
+            fastmath.cos_affine(fastmath.Progression(x0, dx, length), count, rows)
+            return
+        for starts, ends, out in pairs:
+            for g, (s, e) in enumerate(zip(starts, ends, strict=True)):
+                fastmath.linear(x0, dx, length, count, s, e, out[g, first:last])
