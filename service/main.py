@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
@@ -35,6 +38,24 @@ async def _schedule_error_handler(request: Request, exc: Exception) -> JSONRespo
             }
         )
     return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, safe for any input: text that cannot be encoded (a lone surrogate in
+    the body) is echoed with backslash escapes instead of failing the error response."""
+    assert isinstance(exc, RequestValidationError)
+    detail = _encodable(jsonable_encoder(exc.errors()))
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _encodable(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list):
+        return [_encodable(item) for item in value]
+    if isinstance(value, dict):
+        return {_encodable(key): _encodable(item) for key, item in value.items()}
+    return value
 
 
 async def _store_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -76,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = holder
+    app.add_exception_handler(RequestValidationError, _validation_error_handler)
     app.add_exception_handler(ScheduleError, _schedule_error_handler)
     app.add_exception_handler(StoreUnavailableError, _store_unavailable_handler)
     app.add_exception_handler(StoreBusyError, _store_unavailable_handler)

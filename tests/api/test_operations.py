@@ -186,3 +186,19 @@ def test_chunked_body_over_the_limit_is_413() -> None:
         "/v1/schedules", content=chunks(), headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"schedule": {"type": "StepLR", "step_size": "\\ud800"}, "steps": 3}',
+        b'{"schedule": {"type": "StepLR", "step_size": 2, "\\ud800": 1}, "steps": 3}',
+        b'{"schedule": {"type": "ReduceLROnPlateau"}, "metrics": ["\\udfff"]}',
+    ],
+)
+def test_a_lone_surrogate_in_the_body_is_a_clean_422(body: bytes) -> None:
+    client = TestClient(create_app(Settings(store="memory")), raise_server_exceptions=False)
+    url = "/v1/plateau/replay" if b"metrics" in body else "/v1/schedules"
+    response = client.post(url, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][0] == "body"
