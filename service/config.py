@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     """Where plateau sessions live: ``sqlite:///path``, ``redis://host:port/db`` or ``memory``."""
     max_values: int = Field(default=10_000_000, ge=1)
     """Largest number of values (groups x steps) one request may ask for."""
+    cache_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
+    """Bytes of encoded curves kept per worker to answer repeated requests (0: no cache)."""
+    stream_values: int = Field(default=2_000_000, ge=1)
+    """Curves with more values than this are streamed in chunks (and not cached)."""
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     """Largest request body accepted; larger bodies get 413."""
     api_keys: SecretStr = SecretStr("")

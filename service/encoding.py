@@ -1,16 +1,24 @@
-"""Turning curves into response bytes: JSON (orjson), ``.npy`` float64, raw float32; ETags."""
+"""Turning curves into response bytes: JSON (orjson), ``.npy`` float64, raw float32; ETags.
+
+Whole bodies (:func:`encode`) for curves that fit comfortably in memory; chunked streams
+(:func:`stream`) for big ones, which never hold more than one chunk of encoded output: the
+binary forms are zero-copy ``memoryview`` slices of the computed array, JSON is written by
+orjson one slice of values at a time and is byte-for-byte what :func:`encode` returns.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import orjson
+from numpy.typing import NDArray
 
-from service.engine import Curve, StepRange
+from service.engine import Curve, Curve32, StepRange
 from service.engine.types import FloatArray
 
 JSON = "application/json"
@@ -76,6 +84,14 @@ def encode(curve: Curve, steps: StepRange, media_type: str, series: Series) -> E
     return Encoded(np.ascontiguousarray(values, dtype="<f4").tobytes(), FLOAT32, shape)
 
 
+def npy_header(dtype: str, shape: tuple[int, ...]) -> bytes:
+    """The ``.npy`` (format 1.0) header of a C-order array of ``dtype`` and ``shape``."""
+    buffer = io.BytesIO()
+    header = {"descr": dtype, "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(buffer, header)
+    return buffer.getvalue()
+
+
 def npy_bytes(values: FloatArray) -> bytes:
     """``values`` as a ``.npy`` file (little-endian float64, C order)."""
     buffer = io.BytesIO()
@@ -98,3 +114,76 @@ def matches(if_none_match: str | None, tag: str) -> bool:
         return False
     candidates = [candidate.strip() for candidate in if_none_match.split(",")]
     return any(c == "*" or c.removeprefix("W/") == tag for c in candidates)
+
+
+JSON_CHUNK_VALUES = 1 << 16
+"""Values per orjson call when streaming JSON (about 1.4 MB of text)."""
+BINARY_CHUNK_BYTES = 1 << 20
+"""Bytes per chunk when streaming the binary forms."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """A body produced chunk by chunk; ``length`` is known for the binary forms."""
+
+    chunks: Iterator[bytes | memoryview]
+    media_type: str
+    headers: dict[str, str]
+    length: int | None
+
+
+def stream(curve: Curve | Curve32, steps: StepRange, media_type: str, series: Series) -> Stream:
+    """:func:`encode`'s body in chunks (binary forms: float64 ``.npy`` or float32 raw).
+
+    ``curve`` must be a :class:`Curve32` for :data:`FLOAT32` (computed in float32, so the
+    stream is a view of it) and a :class:`Curve` otherwise.
+    """
+    if media_type == JSON:
+        return Stream(_json_chunks(curve, steps), JSON, {}, None)
+    values = curve.lr if series == "lr" else curve.momentum
+    assert values is not None
+    dtype = "<f8" if media_type == NPY else "<f4"
+    values = np.ascontiguousarray(values, dtype=dtype)
+    shape = {"X-Shape": f"{values.shape[0]},{values.shape[1]}"}
+    header = npy_header(dtype, values.shape) if media_type == NPY else b""
+    return Stream(_binary_chunks(header, values), media_type, shape, len(header) + values.nbytes)
+
+
+def _binary_chunks(header: bytes, values: NDArray[Any]) -> Iterator[bytes | memoryview]:
+    if header:
+        yield header
+    raw = memoryview(values.data).cast("B")
+    for offset in range(0, len(raw), BINARY_CHUNK_BYTES):
+        yield raw[offset : offset + BINARY_CHUNK_BYTES]
+
+
+def _json_chunks(curve: Curve | Curve32, steps: StepRange) -> Iterator[bytes | memoryview]:
+    """The JSON document of :func:`encode`, written one slice of values at a time."""
+    groups = int(curve.lr.shape[0])
+    yield (
+        f'{{"start":{steps.start},"stop":{steps.stop},"stride":{steps.stride},'
+        f'"groups":{groups},"lr":'
+    ).encode()
+    yield from _json_matrix(curve.lr)
+    yield b',"momentum":'
+    if curve.momentum is None:
+        yield b"null"
+    else:
+        yield from _json_matrix(curve.momentum)
+    yield b',"warnings":' + orjson.dumps(list(curve.warnings)) + b"}"
+
+
+def _json_matrix(values: NDArray[Any]) -> Iterator[bytes | memoryview]:
+    """``[[...],[...]]`` as orjson writes a 2-d array, a slice of one row at a time."""
+    rows, width = values.shape
+    for row in range(rows):
+        yield b"[[" if row == 0 else b",["
+        for offset in range(0, width, JSON_CHUNK_VALUES):
+            piece = orjson.dumps(
+                values[row, offset : offset + JSON_CHUNK_VALUES], option=orjson.OPT_SERIALIZE_NUMPY
+            )
+            if offset:
+                yield b","
+            yield memoryview(piece)[1:-1]
+        yield b"]"
+    yield b"]" if rows else b"[]"

@@ -38,6 +38,12 @@ CURVES = Counter(
     "Curves computed by the engine (ETag hits are not computed), by schedule type.",
     ["type"],
 )
+CURVE_CACHE = Counter(
+    "lrsched_curve_cache_total",
+    "Curve requests answered from the curve cache (hit, including waiting for an identical "
+    "request in flight) or computed (miss).",
+    ["result"],
+)
 VALUES = Counter("lrsched_values_computed_total", "Values (groups x steps) computed by the engine.")
 SESSIONS_CREATED = Counter("lrsched_sessions_created_total", "Plateau sessions created.")
 SESSIONS_LIVE = Gauge(

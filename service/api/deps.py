@@ -11,8 +11,8 @@ from service.store_holder import StoreHolder
 from service.stores import SessionStore
 
 
-def get_app_settings(request: Request) -> Settings:
-    """The settings the application was created with."""
+async def get_app_settings(request: Request) -> Settings:
+    """The settings the application was created with (``async``: no thread hop per request)."""
     settings: Settings = request.app.state.settings
     return settings
 

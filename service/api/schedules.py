@@ -1,19 +1,40 @@
-"""``POST /v1/schedules``: the curve of a schedule, as JSON, ``.npy`` or raw float32."""
+"""``POST /v1/schedules``: the curve of a schedule, as JSON, ``.npy`` or raw float32.
+
+The route is ``async`` so a small curve costs no thread hop: validation, the ETag, the
+cache lookup and a small computation run on the event loop. Bigger computations run in
+the thread pool; curves of more than ``LRSCHED_STREAM_VALUES`` values are streamed. Encoded
+curves are kept in a per-worker LRU (:mod:`service.cache`) keyed by the ETag.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Body, Header, HTTPException, Query, Response, status
+from fastapi import (
+    APIRouter,
+    Body,
+    Depends,
+    Header,
+    HTTPException,
+    Query,
+    Request,
+    Response,
+    status,
+)
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.responses import StreamingResponse
 
 from schemas.requests import ScheduleRequest
 from schemas.responses import ScheduleResponse
 from schemas.schedules import SCHEDULE_MODELS, build
 from service import encoding, metrics
-from service.api.deps import SettingsDep
-from service.engine import StepRange, compute, stepping_cost
+from service.cache import CurveCache, Entry, get_curve_cache
+from service.config import Settings
+from service.engine import Curve, Curve32, StepRange, compute, compute_float32, stepping_cost
 from service.engine.errors import ScheduleError
+from service.engine.nodes import Node
 
 router = APIRouter(prefix="/v1/schedules", tags=["schedules"])
 
@@ -21,6 +42,12 @@ VERSION = "1"
 """Bumped whenever a change to the engine may change any value (invalidates ETags)."""
 STEPPING_BUDGET = 8
 """Stepped schedules may evaluate at most this many times ``max_values`` per-step maps."""
+INLINE_WORK = 1 << 15
+"""Requests needing at most this many values plus stepped evaluations are computed on the
+event loop (well under a millisecond); bigger ones in the thread pool, so the loop (and the
+request time limit) stays responsive."""
+
+CacheDep = Annotated[CurveCache, Depends(get_curve_cache)]
 
 
 def _examples() -> dict[str, dict[str, Any]]:
@@ -50,7 +77,8 @@ _BINARY = {"schema": {"type": "string", "format": "binary"}}
                 "The curve. JSON by default; `Accept: application/x-npy` gives a float64 "
                 "`.npy` of shape (groups, n); `Accept: application/octet-stream` gives raw "
                 "little-endian float32, shape in `X-Shape`. `?series=momentum` selects the "
-                "momentum for the binary forms."
+                "momentum for the binary forms. Curves of more than `LRSCHED_STREAM_VALUES` "
+                "values are streamed (chunked)."
             ),
             "content": {encoding.NPY: _BINARY, encoding.FLOAT32: _BINARY},
         },
@@ -58,9 +86,10 @@ _BINARY = {"schema": {"type": "string", "format": "binary"}}
         406: {"description": "No acceptable media type in `Accept`."},
     },
 )
-def compute_schedule(
+async def compute_schedule(
     request: Annotated[ScheduleRequest, Body(openapi_examples=_examples())],
-    settings: SettingsDep,
+    http: Request,
+    cache: CacheDep,
     series: Annotated[
         encoding.Series,
         Query(description="Which series the binary forms carry: `lr` or `momentum`."),
@@ -73,6 +102,7 @@ def compute_schedule(
     *The LR at step k* is ``optimizer.param_groups[g]["lr"]`` after the scheduler was
     constructed and ``step()`` was then called k times; values equal PyTorch 2.13's.
     """
+    settings: Settings = http.app.state.settings
     media_type = encoding.negotiate(accept)
     if media_type is None:
         raise HTTPException(
@@ -89,41 +119,124 @@ def compute_schedule(
             "start/stride, or fewer steps",
             ("steps",),
         )
-    root = _build(request, len(lrs))
-    cost = stepping_cost(root, steps) * len(lrs)
-    if cost > STEPPING_BUDGET * settings.max_values:
-        raise ScheduleError(
-            f"this schedule is computed step by step (it composes schedulers or depends on "
-            f"its history), which would take {cost} evaluations up to step {steps.last}; at "
-            f"most {STEPPING_BUDGET * settings.max_values}: ask for fewer steps",
-            ("steps",),
-        )
     tag = encoding.etag(request.model_dump_json().encode(), media_type, series, VERSION)
     headers = {"ETag": tag, "Vary": "Accept"}
+    streamed = values > settings.stream_values
+    cached = None if streamed else cache.get(tag)
+    job = _Job(request, steps, media_type, series, settings)
+    if cached is None:
+        job.work()  # a request the engine refuses is a 422 even with If-None-Match: *
     if encoding.matches(if_none_match, tag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    try:
-        curve = compute(root, np.asarray(lrs, dtype=np.float64), steps)
-    except ScheduleError as error:
-        raise error.within("schedule") from None
-    metrics.CURVES.labels(type=request.schedule.type).inc()
-    metrics.VALUES.inc(curve.lr.size)
-    if media_type != encoding.JSON and series == "momentum" and curve.momentum is None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            [
-                {
-                    "type": "value_error",
-                    "loc": ["query", "series"],
-                    "msg": f"series=momentum: {request.schedule.type} does not cycle momentum",
-                }
-            ],
-        )
-    encoded = encoding.encode(curve, steps, media_type, series)
-    return Response(encoded.body, media_type=encoded.media_type, headers=headers | encoded.headers)
+    if streamed:
+        return await _streamed(job, headers)
+    if cached is not None:
+        entry, hit = cached, True
+    elif job.work() <= INLINE_WORK:
+        entry, hit = cache.get_or_compute(tag, job.encoded)
+    else:
+        entry, hit = await run_in_threadpool(cache.get_or_compute, tag, job.encoded)
+    metrics.CURVE_CACHE.labels(result="hit" if hit else "miss").inc()
+    return Response(entry.body, media_type=entry.media_type, headers=headers | entry.headers)
 
 
-def _build(request: ScheduleRequest, groups: int) -> Any:
+class _Job:
+    """One validated request's computation: build, check the cost, compute, encode."""
+
+    def __init__(
+        self,
+        request: ScheduleRequest,
+        steps: StepRange,
+        media_type: str,
+        series: encoding.Series,
+        settings: Settings,
+    ) -> None:
+        self.request = request
+        self.steps = steps
+        self.media_type = media_type
+        self.series: encoding.Series = series
+        self.settings = settings
+        self._root: Node | None = None
+        self._work = 0
+
+    def work(self) -> int:
+        """Values plus stepped evaluations; builds the tree and enforces the stepping budget."""
+        if self._root is None:
+            lrs = self.request.lrs
+            root = _build(self.request, len(lrs))
+            cost = stepping_cost(root, self.steps) * len(lrs)
+            budget = STEPPING_BUDGET * self.settings.max_values
+            if cost > budget:
+                raise ScheduleError(
+                    f"this schedule is computed step by step (it composes schedulers or "
+                    f"depends on its history), which would take {cost} evaluations up to step "
+                    f"{self.steps.last}; at most {budget}: ask for fewer steps",
+                    ("steps",),
+                )
+            self._root, self._work = root, cost + len(self.steps) * len(lrs)
+        return self._work
+
+    def curve(self) -> Curve | Curve32:
+        """The curve: float32 for the float32 media type, float64 otherwise."""
+        self.work()
+        root, lrs = self._root, self.request.lrs
+        assert root is not None
+        calculate = compute_float32 if self.media_type == encoding.FLOAT32 else compute
+        try:
+            curve = calculate(root, np.asarray(lrs, dtype=np.float64), self.steps)
+        except ScheduleError as error:
+            raise error.within("schedule") from None
+        metrics.CURVES.labels(type=self.request.schedule.type).inc()
+        metrics.VALUES.inc(curve.lr.size)
+        if self.media_type != encoding.JSON and self.series == "momentum":
+            if curve.momentum is None:
+                raise HTTPException(
+                    status.HTTP_422_UNPROCESSABLE_CONTENT,
+                    [
+                        {
+                            "type": "value_error",
+                            "loc": ["query", "series"],
+                            "msg": f"series=momentum: {self.request.schedule.type} does not "
+                            "cycle momentum",
+                        }
+                    ],
+                )
+        return curve
+
+    def encoded(self) -> Entry:
+        """The whole response body (what the cache keeps)."""
+        curve = self.curve()
+        if isinstance(curve, Curve32):
+            assert self.media_type == encoding.FLOAT32
+            values = curve.lr if self.series == "lr" else curve.momentum
+            assert values is not None
+            shape = {"X-Shape": f"{values.shape[0]},{values.shape[1]}"}
+            return Entry(np.ascontiguousarray(values).tobytes(), encoding.FLOAT32, shape)
+        encoded = encoding.encode(curve, self.steps, self.media_type, self.series)
+        return Entry(encoded.body, encoded.media_type, encoded.headers)
+
+
+async def _streamed(job: _Job, headers: dict[str, str]) -> StreamingResponse:
+    """Compute (in the thread pool, so errors still answer 422) and stream the body."""
+    curve = await run_in_threadpool(job.curve)
+    body = encoding.stream(curve, job.steps, job.media_type, job.series)
+    if body.length is not None:
+        headers = headers | {"Content-Length": str(body.length)}
+    # JSON chunks cost an orjson call each: off the event loop. Binary ones are views.
+    chunks = _offloaded(body.chunks) if body.media_type == encoding.JSON else _inline(body.chunks)
+    return StreamingResponse(chunks, media_type=body.media_type, headers=headers | body.headers)
+
+
+async def _inline(chunks: Iterator[bytes | memoryview]) -> AsyncIterator[bytes | memoryview]:
+    for chunk in chunks:
+        yield chunk
+
+
+def _offloaded(chunks: Iterator[bytes | memoryview]) -> AsyncIterator[bytes | memoryview]:
+    return iterate_in_threadpool(chunks)
+
+
+def _build(request: ScheduleRequest, groups: int) -> Node:
     try:
         return build(request.schedule, groups)
     except ScheduleError as error:

@@ -1,0 +1,160 @@
+"""A bounded, thread-safe LRU of encoded curves, sized in bytes, with single-flight misses.
+
+Keys are the curve's ETag (a hash of the canonical request, the representation and the
+engine version), values the encoded response. Thousands of ranks asking for the same curve
+cost one computation: a hit is a dict lookup, and concurrent misses for the same key wait
+for the first one's result (single flight) instead of computing it again. The size bound
+counts body bytes plus a fixed per-entry overhead; an entry larger than the whole budget is
+served but not kept. ``max_bytes = 0`` disables the cache (every call computes).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fastapi import Request
+
+ENTRY_OVERHEAD = 512
+"""Bytes charged per entry on top of its body (key, headers, bookkeeping)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One cached response: body, media type and extra headers."""
+
+    body: bytes
+    media_type: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        """Bytes this entry is charged in the cache."""
+        return len(self.body) + ENTRY_OVERHEAD
+
+
+class _Flight:
+    """A computation in progress that later callers of the same key wait for."""
+
+    __slots__ = ("done", "entry", "error")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.entry: Entry | None = None
+        self.error: BaseException | None = None
+
+
+class CurveCache:
+    """LRU of :class:`Entry` by key, at most ``max_bytes`` in total; see the module doc."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._flights: dict[str, _Flight] = {}
+        self._lock = threading.Lock()
+        self._bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether anything is ever kept."""
+        return self.max_bytes > 0
+
+    @property
+    def size(self) -> int:
+        """Bytes currently charged."""
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str) -> Entry | None:
+        """The entry for ``key`` (now the most recently used), or ``None``; counts a hit."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+            return entry
+
+    def get_or_compute(self, key: str, compute: Callable[[], Entry]) -> tuple[Entry, bool]:
+        """``(entry, hit)``: the cached entry, or ``compute()``'s, computed once per key.
+
+        Concurrent callers with the same missing key block until the first caller's
+        ``compute`` returns and get its entry (``hit`` true: they computed nothing), or its
+        exception. Failures are not cached.
+        """
+        if not self.enabled:
+            with self._lock:
+                self.misses += 1
+            return compute(), False
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return entry, True
+            flight = self._flights.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._flights[key] = _Flight()
+                self.misses += 1
+            else:
+                self.hits += 1
+        if not leader:
+            flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            assert flight.entry is not None
+            return flight.entry, True
+        try:
+            entry = compute()
+        except BaseException as error:
+            flight.error = error
+            raise
+        else:
+            flight.entry = entry
+            self._store(key, entry)
+            return entry, False
+        finally:
+            with self._lock:
+                del self._flights[key]
+            flight.done.set()
+
+    def _store(self, key: str, entry: Entry) -> None:
+        if entry.size > self.max_bytes:
+            return
+        with self._lock:
+            previous = self._entries.pop(key, None)
+            if previous is not None:
+                self._bytes -= previous.size
+            self._entries[key] = entry
+            self._bytes += entry.size
+            while self._bytes > self.max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= evicted.size
+
+    def clear(self) -> None:
+        """Forget every entry (in-flight computations finish and are stored)."""
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+
+_CREATE = threading.Lock()
+
+
+def get_curve_cache(request: Request) -> CurveCache:
+    """The application's curve cache, created on first use from its settings."""
+    state = request.app.state
+    cache: CurveCache | None = getattr(state, "curve_cache", None)
+    if cache is None:
+        with _CREATE:
+            cache = getattr(state, "curve_cache", None)
+            if cache is None:
+                cache = CurveCache(state.settings.cache_bytes)
+                state.curve_cache = cache
+    return cache

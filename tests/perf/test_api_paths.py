@@ -1,0 +1,157 @@
+"""The route's fast paths end to end: cache, streaming (every form, chunk boundaries), 304."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from service import encoding
+from service.config import Settings
+from service.main import create_app
+
+COSINE = {"type": "CosineAnnealingLR", "T_max": 1000, "eta_min": 0.001}
+ONE_CYCLE = {"type": "OneCycleLR", "max_lr": [0.1, 0.2], "total_steps": 5000}
+NPY = {"Accept": encoding.NPY}
+F32 = {"Accept": encoding.FLOAT32}
+
+
+def make_client(**settings: Any) -> TestClient:
+    return TestClient(create_app(Settings(store="memory", **settings)))
+
+
+@pytest.fixture(scope="module")
+def buffered() -> TestClient:
+    return make_client()
+
+
+@pytest.fixture(scope="module")
+def streamed() -> TestClient:
+    return make_client(stream_values=1000)
+
+
+def cache_count(client: TestClient, result: str) -> float:
+    text = client.get("/metrics").text
+    for line in text.splitlines():
+        if line.startswith(f'lrsched_curve_cache_total{{result="{result}"}}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_a_repeated_request_is_answered_from_the_cache(buffered: TestClient) -> None:
+    body = {"schedule": COSINE, "lr": 0.1, "steps": 4321}
+    hits, misses = cache_count(buffered, "hit"), cache_count(buffered, "miss")
+    first = buffered.post("/v1/schedules", json=body)
+    second = buffered.post("/v1/schedules", json=body)
+    assert first.status_code == second.status_code == 200
+    assert first.content == second.content
+    assert first.headers["etag"] == second.headers["etag"]
+    assert cache_count(buffered, "miss") == misses + 1
+    assert cache_count(buffered, "hit") == hits + 1
+
+
+def test_each_representation_is_its_own_cache_entry(buffered: TestClient) -> None:
+    body = {"schedule": ONE_CYCLE, "lr": [0.001, 0.002], "steps": 5001}
+    as_json = buffered.post("/v1/schedules", json=body)
+    as_npy = buffered.post("/v1/schedules", json=body, headers=NPY)
+    momentum = buffered.post("/v1/schedules?series=momentum", json=body, headers=NPY)
+    assert len({as_json.headers["etag"], as_npy.headers["etag"], momentum.headers["etag"]}) == 3
+    lr = np.load(io.BytesIO(as_npy.content), allow_pickle=False)
+    np.testing.assert_array_equal(lr, np.array(as_json.json()["lr"]))
+    m = np.load(io.BytesIO(momentum.content), allow_pickle=False)
+    np.testing.assert_array_equal(m, np.array(as_json.json()["momentum"]))
+
+
+def test_a_big_curve_is_computed_off_the_event_loop_and_cached(buffered: TestClient) -> None:
+    body = {"schedule": COSINE, "lr": 0.1, "steps": 200_000}
+    first = buffered.post("/v1/schedules", json=body, headers=F32)
+    second = buffered.post("/v1/schedules", json=body, headers=F32)
+    assert first.content == second.content
+    values = np.frombuffer(first.content, dtype="<f4")
+    k = np.arange(200_000)
+    expected = 0.001 + (0.1 - 0.001) * (1 + np.cos(np.pi * np.fmod(k, 2000) / 1000)) / 2
+    np.testing.assert_array_equal(values, expected.astype(np.float32))
+
+
+def test_a_disabled_cache_computes_every_time() -> None:
+    client = make_client(cache_bytes=0)
+    body = {"schedule": COSINE, "steps": 100}
+    hits, misses = cache_count(client, "hit"), cache_count(client, "miss")
+    for _ in range(2):
+        assert client.post("/v1/schedules", json=body).status_code == 200
+    assert cache_count(client, "hit") == hits  # the counters are process-wide
+    assert cache_count(client, "miss") == misses + 2
+
+
+def test_if_none_match_still_answers_304(buffered: TestClient) -> None:
+    body = {"schedule": COSINE, "steps": 100}
+    tag = buffered.post("/v1/schedules", json=body).headers["etag"]
+    again = buffered.post("/v1/schedules", json=body, headers={"If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b""
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"schedule": COSINE, "lr": [0.1, 0.3], "steps": 2 * (1 << 16) + 1},
+        {"schedule": ONE_CYCLE, "lr": [0.001, 0.002], "steps": 5001, "start": 3, "stride": 2},
+        {"schedule": {"type": "StepLR", "step_size": 10, "gamma": 0.5}, "steps": 1 << 16},
+        {"schedule": COSINE, "steps": 1001},
+    ],
+)
+@pytest.mark.parametrize("accept", [{}, NPY, F32])
+def test_streamed_bodies_equal_buffered_ones(
+    buffered: TestClient, streamed: TestClient, body: dict[str, Any], accept: dict[str, str]
+) -> None:
+    whole = buffered.post("/v1/schedules", json=body, headers=accept)
+    chunked = streamed.post("/v1/schedules", json=body, headers=accept)
+    assert whole.status_code == chunked.status_code == 200
+    assert chunked.content == whole.content
+    assert chunked.headers["content-type"] == whole.headers["content-type"]
+    assert chunked.headers["etag"] == whole.headers["etag"]
+    if accept:
+        assert chunked.headers["x-shape"] == whole.headers["x-shape"]
+        assert int(chunked.headers["content-length"]) == len(whole.content)
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+def test_streamed_json_at_chunk_boundaries(
+    streamed: TestClient, monkeypatch: pytest.MonkeyPatch, extra: int
+) -> None:
+    monkeypatch.setattr(encoding, "JSON_CHUNK_VALUES", 1024)
+    monkeypatch.setattr(encoding, "BINARY_CHUNK_BYTES", 4096)
+    n = 3 * 1024 + extra
+    body = {"schedule": COSINE, "lr": [0.1, 1.0], "steps": n}
+    data = streamed.post("/v1/schedules", json=body).json()
+    k = np.arange(n)
+    for row, base in zip(data["lr"], (0.1, 1.0), strict=True):
+        expected = 0.001 + (base - 0.001) * (1 + np.cos(np.pi * np.fmod(k, 2000) / 1000)) / 2
+        np.testing.assert_allclose(row, expected, rtol=1e-12, atol=1e-16)
+    assert data["momentum"] is None and data["warnings"] == []
+    raw = streamed.post("/v1/schedules", json=body, headers=F32).content
+    assert len(raw) == 2 * n * 4
+    np.testing.assert_array_equal(
+        np.frombuffer(raw, "<f4").reshape(2, n), np.array(data["lr"], dtype=np.float32)
+    )
+
+
+def test_a_streamed_request_that_pytorch_rejects_is_a_422_not_a_partial_body(
+    streamed: TestClient,
+) -> None:
+    body = {"schedule": {"type": "OneCycleLR", "max_lr": 0.1, "total_steps": 1500}, "steps": 1600}
+    response = streamed.post("/v1/schedules", json=body, headers=NPY)
+    assert response.status_code == 422
+    assert "total_steps=1500" in response.text
+
+
+def test_streamed_momentum_series(streamed: TestClient, buffered: TestClient) -> None:
+    body = {"schedule": ONE_CYCLE, "lr": [0.001, 0.002], "steps": 5001}
+    url = "/v1/schedules?series=momentum"
+    assert streamed.post(url, json=body, headers=F32).content == (
+        buffered.post(url, json=body, headers=F32).content
+    )
+    no_momentum = {"schedule": COSINE, "steps": 5000}
+    assert streamed.post(url, json=no_momentum, headers=F32).status_code == 422

@@ -1,0 +1,150 @@
+"""The curve cache: LRU by bytes, hit/miss counts, and single flight across threads."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from service.cache import ENTRY_OVERHEAD, CurveCache, Entry
+
+
+def entry(size: int, tag: str = "x") -> Entry:
+    return Entry(tag.encode() * size, "application/json")
+
+
+def test_a_repeated_key_is_computed_once() -> None:
+    cache = CurveCache(1 << 20)
+    calls: list[str] = []
+
+    def compute() -> Entry:
+        calls.append("a")
+        return entry(10)
+
+    first, hit_first = cache.get_or_compute("a", compute)
+    second, hit_second = cache.get_or_compute("a", compute)
+    assert (hit_first, hit_second) == (False, True)
+    assert second is first and calls == ["a"]
+    assert (cache.hits, cache.misses) == (1, 1)
+    assert cache.get("a") is first and cache.get("b") is None
+
+
+def test_least_recently_used_entries_go_first_when_over_budget() -> None:
+    size = 1000
+    cache = CurveCache(3 * (size + ENTRY_OVERHEAD))
+    for key in "abc":
+        cache.get_or_compute(key, lambda: entry(size))
+    cache.get("a")  # now b is the least recently used
+    cache.get_or_compute("d", lambda: entry(size))
+    assert cache.get("b") is None
+    assert all(cache.get(key) is not None for key in "acd")
+    assert cache.size == 3 * (size + ENTRY_OVERHEAD) and len(cache) == 3
+
+
+def test_an_entry_larger_than_the_budget_is_served_but_not_kept() -> None:
+    cache = CurveCache(100)
+    served, hit = cache.get_or_compute("big", lambda: entry(1000))
+    assert not hit and len(served.body) == 1000
+    assert cache.get("big") is None and cache.size == 0
+
+
+def test_zero_bytes_disables_the_cache() -> None:
+    cache = CurveCache(0)
+    calls = []
+    for _ in range(3):
+        cache.get_or_compute("a", lambda: calls.append(1) or entry(1))
+    assert len(calls) == 3 and not cache.enabled and cache.misses == 3
+
+
+def test_failures_are_not_cached() -> None:
+    cache = CurveCache(1 << 20)
+
+    def fail() -> Entry:
+        raise ValueError("bad schedule")
+
+    with pytest.raises(ValueError, match="bad schedule"):
+        cache.get_or_compute("a", fail)
+    got, hit = cache.get_or_compute("a", lambda: entry(3))
+    assert not hit and got.body == b"xxx"
+
+
+def test_concurrent_identical_misses_compute_once() -> None:
+    cache = CurveCache(1 << 20)
+    calls = 0
+    calls_lock = threading.Lock()
+    threads = 32
+    start = threading.Barrier(threads)
+
+    def slow() -> Entry:
+        nonlocal calls
+        with calls_lock:
+            calls += 1
+        time.sleep(0.2)  # long enough for every other thread to arrive and wait
+        return entry(100)
+
+    results: list[tuple[Entry, bool]] = []
+    results_lock = threading.Lock()
+
+    def rank() -> None:
+        start.wait()
+        got = cache.get_or_compute("same-curve", slow)
+        with results_lock:
+            results.append(got)
+
+    workers = [threading.Thread(target=rank) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert calls == 1
+    assert len(results) == threads
+    assert len({id(got) for got, _ in results}) == 1
+    assert sum(not hit for _, hit in results) == 1
+    assert (cache.hits, cache.misses) == (threads - 1, 1)
+
+
+def test_concurrent_waiters_get_the_leaders_error_and_nothing_is_cached() -> None:
+    cache = CurveCache(1 << 20)
+    threads = 8
+    start = threading.Barrier(threads)
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def failing() -> Entry:
+        time.sleep(0.2)
+        raise ValueError("PyTorch raises")
+
+    def rank() -> None:
+        start.wait()
+        try:
+            cache.get_or_compute("k", failing)
+        except ValueError as error:
+            with lock:
+                errors.append(error)
+
+    workers = [threading.Thread(target=rank) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(errors) == threads
+    assert cache.get("k") is None and cache.misses >= 1
+
+
+def test_different_keys_compute_concurrently() -> None:
+    cache = CurveCache(1 << 20)
+    inside = threading.Barrier(2, timeout=5)
+
+    def both_at_once() -> Entry:
+        inside.wait()  # deadlocks (and times out) if the second key waits for the first
+        return entry(1)
+
+    workers = [
+        threading.Thread(target=cache.get_or_compute, args=(key, both_at_once)) for key in "ab"
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(cache) == 2
