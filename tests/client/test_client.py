@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from lrsched_client import (
     ValidationError,
 )
 
+from tests.client.loop import run_in_fresh_loop
 from tests.client.server import REPO, free_port
 
 ONE_CYCLE = {"type": "OneCycleLR", "max_lr": [0.1, 0.2], "total_steps": 500}
@@ -136,7 +136,7 @@ def test_async_client_gives_the_same_answers_as_the_sync_client(client: Client, 
             await session.delete()
             return curve, document, report.lr
 
-    curve, document, lr = asyncio.run(run())
+    curve, document, lr = run_in_fresh_loop(run())
     assert np.array_equal(curve, client.curve(ONE_CYCLE, [0.01, 0.02], 501, dtype="float64"))
     assert document["lr"] == [[curve[0, 500]], [curve[1, 500]]]
     assert lr == pytest.approx((0.01,))

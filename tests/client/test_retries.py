@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ from lrsched_client import AsyncClient, Client, Retry, ServerError, TransportErr
 from lrsched_client._http import Call, _Attempts
 
 from tests.client.conftest import FAST_RETRY
+from tests.client.loop import run_in_fresh_loop
 from tests.client.proxy import FlakyProxy
 from tests.client.server import ServerProcess
 
@@ -70,7 +70,7 @@ def test_async_client_retries_like_the_sync_client(client: Client, proxy: FlakyP
             return await flaky.curve_json(COSINE, 0.1, 51)
 
     proxy.fail_next("reset", "drop_response", "503")
-    assert asyncio.run(fetch()) == client.curve_json(COSINE, 0.1, 51)
+    assert run_in_fresh_loop(fetch()) == client.curve_json(COSINE, 0.1, 51)
     assert [action for _, _, action in proxy.requests("/v1/schedules")] == [
         "reset",
         "drop_response",
