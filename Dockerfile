@@ -9,11 +9,12 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Only what the runtime needs: the package metadata and the two packages (no tests, tools).
+# Only what the runtime needs: the package metadata, the two packages and the playground's
+# static files (no tests, tools); plotting (matplotlib) is part of the service.
 COPY pyproject.toml README.md ./
 COPY schemas ./schemas
 COPY service ./service
-RUN pip install --no-compile . \
+RUN pip install --no-compile ".[plot]" \
     && python -m compileall -q /opt/venv/lib
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
@@ -44,4 +45,5 @@ CMD ["uvicorn", "service.main:app", \
      "--limit-concurrency", "256", \
      "--timeout-keep-alive", "5", \
      "--timeout-graceful-shutdown", "20", \
+     "--no-access-log", \
      "--no-server-header"]

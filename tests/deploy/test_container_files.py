@@ -68,6 +68,7 @@ def test_uvicorn_is_pid_1_with_proxy_headers_limits_and_graceful_shutdown(docker
     assert argv[0] == "uvicorn" and "service.main:app" in argv
     for flag in ("--proxy-headers", "--limit-concurrency", "--timeout-graceful-shutdown"):
         assert flag in argv
+    assert "--no-access-log" in argv  # the app writes its own JSON access log
 
 
 def test_compose_has_redis_with_aof_and_healthcheck(compose: dict[str, Any]) -> None:
