@@ -197,6 +197,10 @@ def read_session(record: SessionDep) -> SessionView:
         if session.default_min_lr is not None
         else list(config.min_lrs),
         eps=config.eps,
+        patience_semantics=config.patience_semantics,
+        min_delta=config.min_delta if config.threshold_mode == "both" else None,
+        sign_safe_threshold=config.sign_safe,
+        accumulation_size=config.accumulation_size,
     )
     return SessionView(
         id=record.id,

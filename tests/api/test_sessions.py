@@ -432,3 +432,20 @@ def test_store_outage_is_a_retryable_503() -> None:
         assert response.status_code == 503
         assert response.headers["retry-after"] == "1"
         assert session.report(0, 1.0).json()["decided"] is True  # the retry goes through
+
+
+def test_session_view_echoes_the_plateau_variant_options(client: TestClient) -> None:
+    schedule = {
+        "type": "ReduceLROnPlateau",
+        "patience_semantics": "keras",
+        "threshold_mode": "both",
+        "threshold": 0.01,
+        "min_delta": 0.001,
+        "sign_safe_threshold": True,
+        "accumulation_size": 3,
+    }
+    session = Session(client, schedule=schedule)
+    echoed = session.get().json()["schedule"]
+    assert {key: echoed[key] for key in schedule} == schedule
+    again = client.post("/v1/sessions", json={"schedule": echoed, "lr": 0.1})
+    assert again.status_code == 201  # the echo is itself a valid spec
