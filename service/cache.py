@@ -147,7 +147,7 @@ class CurveCache:
 _CREATE = threading.Lock()
 
 
-def get_curve_cache(request: Request) -> CurveCache:
+async def get_curve_cache(request: Request) -> CurveCache:
     """The application's curve cache, created on first use from its settings."""
     state = request.app.state
     cache: CurveCache | None = getattr(state, "curve_cache", None)

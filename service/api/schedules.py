@@ -8,22 +8,15 @@ curves are kept in a per-worker LRU (:mod:`service.cache`) keyed by the ETag.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import (
-    APIRouter,
-    Body,
-    Depends,
-    Header,
-    HTTPException,
-    Query,
-    Request,
-    Response,
-    status,
-)
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from schemas.requests import ScheduleRequest
@@ -65,6 +58,56 @@ def _examples() -> dict[str, dict[str, Any]]:
 
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
+_SERIES_HELP = "Which series the binary forms carry: `lr` or `momentum`."
+_OPTIONAL_STRING = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": "series",
+        "in": "query",
+        "required": False,
+        "schema": {
+            "enum": ["lr", "momentum"],
+            "type": "string",
+            "description": _SERIES_HELP,
+            "default": "lr",
+            "title": "Series",
+        },
+        "description": _SERIES_HELP,
+    },
+    {
+        "name": "accept",
+        "in": "header",
+        "required": False,
+        "schema": _OPTIONAL_STRING | {"title": "Accept"},
+    },
+    {
+        "name": "if-none-match",
+        "in": "header",
+        "required": False,
+        "schema": _OPTIONAL_STRING | {"title": "If-None-Match"},
+    },
+]
+"""The route's query and header parameters, as FastAPI would document them if declared."""
+
+
+def _series(http: Request) -> encoding.Series:
+    """``?series=``, validated as a declared ``Literal["lr", "momentum"]`` query would be."""
+    value = http.query_params.get("series", "lr")
+    if value == "lr":
+        return "lr"
+    if value == "momentum":
+        return "momentum"
+    raise RequestValidationError(
+        [
+            {
+                "type": "literal_error",
+                "loc": ("query", "series"),
+                "msg": "Input should be 'lr' or 'momentum'",
+                "input": value,
+                "ctx": {"expected": "'lr' or 'momentum'"},
+            }
+        ]
+    )
 
 
 @router.post(
@@ -85,23 +128,23 @@ _BINARY = {"schema": {"type": "string", "format": "binary"}}
         304: {"description": "Not modified: `If-None-Match` matched the curve's ETag."},
         406: {"description": "No acceptable media type in `Accept`."},
     },
+    openapi_extra={"parameters": _PARAMETERS},
 )
 async def compute_schedule(
     request: Annotated[ScheduleRequest, Body(openapi_examples=_examples())],
     http: Request,
     cache: CacheDep,
-    series: Annotated[
-        encoding.Series,
-        Query(description="Which series the binary forms carry: `lr` or `momentum`."),
-    ] = "lr",
-    accept: Annotated[str | None, Header()] = None,
-    if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The lr of every param group at steps ``range(start, steps, stride)``.
 
     *The LR at step k* is ``optimizer.param_groups[g]["lr"]`` after the scheduler was
     constructed and ``step()`` was then called k times; values equal PyTorch 2.13's.
     """
+    # The query and header parameters (documented in _PARAMETERS) are read here rather than
+    # declared: FastAPI's per-parameter machinery costs more than this whole lookup.
+    series = _series(http)
+    accept = http.headers.get("accept")
+    if_none_match = http.headers.get("if-none-match")
     settings: Settings = http.app.state.settings
     media_type = encoding.negotiate(accept)
     if media_type is None:
@@ -137,7 +180,9 @@ async def compute_schedule(
     else:
         entry, hit = await run_in_threadpool(cache.get_or_compute, tag, job.encoded)
     metrics.CURVE_CACHE.labels(result="hit" if hit else "miss").inc()
-    return Response(entry.body, media_type=entry.media_type, headers=headers | entry.headers)
+    return encoding.SlicedResponse(
+        entry.body, media_type=entry.media_type, headers=headers | entry.headers
+    )
 
 
 class _Job:
@@ -232,8 +277,51 @@ async def _inline(chunks: Iterator[bytes | memoryview]) -> AsyncIterator[bytes |
         yield chunk
 
 
-def _offloaded(chunks: Iterator[bytes | memoryview]) -> AsyncIterator[bytes | memoryview]:
-    return iterate_in_threadpool(chunks)
+async def _offloaded(
+    chunks: Iterator[bytes | memoryview], ahead: int = 1
+) -> AsyncIterator[bytes | memoryview]:
+    """``chunks`` produced by one worker thread that runs up to ``ahead`` chunks ahead.
+
+    The next chunk is encoded while the previous one drains to the client, so encoding and
+    sending overlap; at most ``ahead + 1`` chunks are alive. Closing the generator (the
+    client went away) stops the thread at its next chunk.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[bytes | memoryview | None, BaseException | None]] = asyncio.Queue()
+    room = threading.Semaphore(ahead)
+    stop = threading.Event()
+
+    def deliver(item: tuple[bytes | memoryview | None, BaseException | None]) -> None:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the event loop is gone (shutdown): nobody is listening
+            stop.set()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not room.acquire(timeout=0.1):
+                    if stop.is_set():
+                        return
+                if stop.is_set():
+                    return
+                deliver((chunk, None))
+            deliver((None, None))
+        except BaseException as error:  # handed to the event loop, raised there
+            deliver((None, error))
+
+    threading.Thread(target=produce, name="lrsched-stream", daemon=True).start()
+    try:
+        while True:
+            chunk, error = await queue.get()
+            if error is not None:
+                raise error
+            if chunk is None:
+                return
+            room.release()
+            yield chunk
+    finally:
+        stop.set()
 
 
 def _build(request: ScheduleRequest, groups: int) -> Node:
