@@ -1,0 +1,1 @@
+"""Benchmarks of lrsched against its references: ``python -m bench`` (see ``__main__``)."""
