@@ -20,8 +20,8 @@ async def get_app_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-def get_store(request: Request) -> SessionStore:
-    """The application's session store."""
+async def get_store(request: Request) -> SessionStore:
+    """The application's session store (opened at startup; ``async``: no thread hop)."""
     holder: StoreHolder = request.app.state.store
     return holder.get()
 

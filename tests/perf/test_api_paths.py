@@ -155,3 +155,26 @@ def test_streamed_momentum_series(streamed: TestClient, buffered: TestClient) ->
     )
     no_momentum = {"schedule": COSINE, "steps": 5000}
     assert streamed.post(url, json=no_momentum, headers=F32).status_code == 422
+
+
+def test_series_is_validated_like_a_declared_query_parameter(buffered: TestClient) -> None:
+    body = {"schedule": COSINE, "steps": 10}
+    response = buffered.post("/v1/schedules?series=beta", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {
+            "type": "literal_error",
+            "loc": ["query", "series"],
+            "msg": "Input should be 'lr' or 'momentum'",
+            "input": "beta",
+            "ctx": {"expected": "'lr' or 'momentum'"},
+        }
+    ]
+
+
+def test_query_and_header_parameters_are_still_documented(buffered: TestClient) -> None:
+    operation = buffered.get("/openapi.json").json()["paths"]["/v1/schedules"]["post"]
+    documented = {(p["name"], p["in"]) for p in operation["parameters"]}
+    assert documented == {("series", "query"), ("accept", "header"), ("if-none-match", "header")}
+    series = next(p for p in operation["parameters"] if p["name"] == "series")
+    assert series["schema"]["enum"] == ["lr", "momentum"]
