@@ -20,6 +20,7 @@ import os
 import platform
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -85,16 +86,22 @@ def main(argv: list[str] | None = None) -> int:
         "sessions": lambda: sessions.run(rows, args.quick),
         "load": lambda: load.run(rows, args.quick),
     }
+    failed = []
     for part in PARTS:
         if part in chosen:
             print(f"# {part} ...", file=sys.stderr, flush=True)
-            steps[part]()
+            try:
+                steps[part]()
+            except Exception:  # report it and go on with the other parts
+                traceback.print_exc()
+                failed.append(part)
+                rows.append(Row(part, "FAILED (traceback on stderr)", float("nan"), ""))
     about["seconds"] = round(time.perf_counter() - started, 1)
     print(markdown(rows))
     if args.json:
         document = {"machine": about, "rows": [row.as_dict() for row in rows]}
         args.json.write_text(json.dumps(document, indent=2) + "\n")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -89,8 +89,10 @@ async def _run(port: int, sessions: int, seconds: float, max_reports: int) -> Ou
     started = time.perf_counter()
     await asyncio.gather(*(drive(i, sid, token) for i, (sid, token) in enumerate(created)))
     outcome.seconds = time.perf_counter() - started
+    await creator.close()  # idle past the server's keep-alive timeout: a fresh connection
+    reader = await Connection(port).open()
     for index, (session_id, token) in enumerate(created):
-        reply = await creator.request(
+        reply = await reader.request(
             "GET",
             f"/v1/sessions/{session_id}/history?limit=10000",
             headers=[("Authorization", f"Bearer {token}")],
@@ -103,7 +105,7 @@ async def _run(port: int, sessions: int, seconds: float, max_reports: int) -> Ou
         for row in rows:
             sent = [metric(index, row["epoch"], r) for r in range(WORLD)]
             outcome.wrong += row["metrics"] != sent
-    await creator.close()
+    await reader.close()
     return outcome
 
 

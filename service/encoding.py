@@ -177,6 +177,40 @@ def stream(curve: Curve | Curve32, steps: StepRange, media_type: str, series: Se
     return Stream(_binary_chunks(header, values), media_type, shape, len(header) + values.nbytes)
 
 
+def stream_pieces(
+    pieces: Iterator[NDArray[Any]], n: int, dtype: np.dtype[Any], media_type: str
+) -> Stream:
+    """A one-group binary body (``.npy`` or raw float32) from pieces of ``n`` values in all,
+    each computed when the previous one has been sent."""
+    header = npy_header(dtype.str, (1, n)) if media_type == NPY else b""
+
+    def chunks() -> Iterator[bytes | memoryview]:
+        if header:
+            yield header
+        for piece in pieces:
+            yield memoryview(np.ascontiguousarray(piece, dtype=dtype).data).cast("B")
+
+    return Stream(chunks(), media_type, {"X-Shape": f"1,{n}"}, len(header) + n * dtype.itemsize)
+
+
+def json_pieces(pieces: Iterator[NDArray[Any]], steps: StepRange) -> Stream:
+    """:func:`encode`'s JSON for one group without momentum or warnings, from pieces of
+    the lr computed one at a time."""
+
+    def chunks() -> Iterator[bytes | memoryview]:
+        yield (
+            f'{{"start":{steps.start},"stop":{steps.stop},"stride":{steps.stride},'
+            f'"groups":1,"lr":[['
+        ).encode()
+        for index, piece in enumerate(pieces):
+            if index:
+                yield b","
+            yield memoryview(orjson.dumps(piece, option=orjson.OPT_SERIALIZE_NUMPY))[1:-1]
+        yield b']],"momentum":null,"warnings":[]}'
+
+    return Stream(chunks(), JSON, {}, None)
+
+
 def _binary_chunks(header: bytes, values: NDArray[Any]) -> Iterator[bytes | memoryview]:
     if header:
         yield header

@@ -25,7 +25,15 @@ from schemas.schedules import SCHEDULE_MODELS, build
 from service import encoding, metrics
 from service.cache import CurveCache, Entry, get_curve_cache
 from service.config import Settings
-from service.engine import Curve, Curve32, StepRange, compute, compute_float32, stepping_cost
+from service.engine import (
+    Curve,
+    Curve32,
+    StepRange,
+    compute,
+    compute_float32,
+    lr_chunks,
+    stepping_cost,
+)
 from service.engine.errors import ScheduleError
 from service.engine.nodes import Node
 
@@ -248,6 +256,31 @@ class _Job:
                 )
         return curve
 
+    def lazy_stream(self) -> encoding.Stream | None:
+        """The body computed piece by piece as it is sent, if this curve allows it
+        (:func:`service.engine.lr_chunks`: one group, no momentum); ``None`` otherwise."""
+        if self.series != "lr" and self.media_type != encoding.JSON:
+            return None
+        self.work()
+        assert self._root is not None
+        dtype = np.dtype("<f4" if self.media_type == encoding.FLOAT32 else "<f8")
+        if self.media_type == encoding.JSON:
+            width = encoding.JSON_CHUNK_VALUES
+        else:
+            width = encoding.BINARY_CHUNK_BYTES // dtype.itemsize
+        lrs = np.asarray(self.request.lrs, dtype=np.float64)
+        try:
+            pieces = lr_chunks(self._root, lrs, self.steps, dtype, width)
+        except ScheduleError as error:
+            raise error.within("schedule") from None
+        if pieces is None:
+            return None
+        metrics.CURVES.labels(type=self.request.schedule.type).inc()
+        metrics.VALUES.inc(len(self.steps))
+        if self.media_type == encoding.JSON:
+            return encoding.json_pieces(pieces, self.steps)
+        return encoding.stream_pieces(pieces, len(self.steps), dtype, self.media_type)
+
     def encoded(self) -> Entry:
         """The whole response body (what the cache keeps)."""
         curve = self.curve()
@@ -262,9 +295,13 @@ class _Job:
 
 
 async def _streamed(job: _Job, headers: dict[str, str]) -> StreamingResponse:
-    """Compute (in the thread pool, so errors still answer 422) and stream the body."""
-    curve = await run_in_threadpool(job.curve)
-    body = encoding.stream(curve, job.steps, job.media_type, job.series)
+    """Stream the body: binary forms of a lazily computable curve piece by piece (nothing
+    but the piece being sent is held), anything else computed whole first (in the thread
+    pool, so errors still answer 422) and encoded in chunks."""
+    body = await run_in_threadpool(job.lazy_stream)
+    if body is None:
+        curve = await run_in_threadpool(job.curve)
+        body = encoding.stream(curve, job.steps, job.media_type, job.series)
     if body.length is not None:
         headers = headers | {"Content-Length": str(body.length)}
     # JSON chunks cost an orjson call each: off the event loop. Binary ones are views.

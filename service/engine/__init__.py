@@ -14,6 +14,7 @@ or directly in float32 (:func:`compute_float32`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -134,6 +135,46 @@ def _evaluate(
             _probe_final(root, steps)
     _check_finite(curve, k)
     return curve.lr, curve.momentum, _with_warnings(root)
+
+
+def lr_chunks(
+    root: Node, lrs: FloatArray, steps: StepRange, dtype: np.dtype[Any], width: int
+) -> Iterator[NDArray[Any]] | None:
+    """The lr of a single param group in pieces of ``width`` steps, each computed on demand.
+
+    For streaming big curves without holding them: only schedulers whose fast closed form
+    is valid on every range once it is valid on one (``streams_lazily``: the cosine
+    annealers, whose only failures depend on their parameters) qualify; the first piece
+    is computed here, so construction errors are raised before anything is sent. ``None``
+    when the curve must be computed whole (:func:`compute`).
+    """
+    n = len(steps)
+    if len(lrs) != 1 or n == 0 or not getattr(root, "streams_lazily", False):
+        return None
+    assert isinstance(root, Leaf)
+    with np.errstate(all="ignore"):
+        root.construct(Optimizer(np.asarray(lrs, dtype=np.float64)))
+        first = _standalone_steps(root, _piece(steps, 0, width), dtype)
+        if first is None:
+            return None
+        _probe_final(root, steps)
+
+    def pieces() -> Iterator[NDArray[Any]]:
+        yield first[0][0]
+        for offset in range(width, n, width):
+            with np.errstate(all="ignore"):
+                piece = _standalone_steps(root, _piece(steps, offset, width), dtype)
+            assert piece is not None  # valid on one range: valid on every range
+            yield piece[0][0]
+
+    return pieces()
+
+
+def _piece(steps: StepRange, offset: int, width: int) -> StepRange:
+    """Outputs ``offset`` to ``offset + width`` of ``steps``, as a range of their own."""
+    start = steps.start + offset * steps.stride
+    count = min(width, len(steps) - offset)
+    return StepRange(start, start + count * steps.stride, steps.stride)
 
 
 def _standalone_steps(

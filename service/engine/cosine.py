@@ -37,6 +37,8 @@ class CosineAnnealingLR(Leaf):
     """
 
     has_closed_form = True
+    streams_lazily = True
+    """:meth:`standalone_steps` declines only for its parameters, never for a range."""
 
     def __init__(self, loc: Loc, T_max: float, eta_min: float) -> None:
         super().__init__(loc)
@@ -133,6 +135,9 @@ class CosineAnnealingWarmRestarts(Leaf):
     period and each next period ``T_mult`` times longer. Absolute: it ignores changes other
     schedulers made to the lr.
     """
+
+    streams_lazily = True
+    """:meth:`standalone_steps` declines only for its parameters, never for a range."""
 
     def __init__(self, loc: Loc, T_0: int, T_mult: int, eta_min: float) -> None:
         super().__init__(loc)

@@ -178,3 +178,44 @@ def test_query_and_header_parameters_are_still_documented(buffered: TestClient) 
     assert documented == {("series", "query"), ("accept", "header"), ("if-none-match", "header")}
     series = next(p for p in operation["parameters"] if p["name"] == "series")
     assert series["schema"]["enum"] == ["lr", "momentum"]
+
+
+LAZY = [
+    {"type": "CosineAnnealingLR", "T_max": 1000, "eta_min": 0.001},
+    {"type": "CosineAnnealingLR", "T_max": 2.5},
+    {"type": "CosineAnnealingWarmRestarts", "T_0": 300, "T_mult": 2},
+    {"type": "CosineAnnealingWarmRestarts", "T_0": 7},
+]
+
+
+@pytest.mark.parametrize("schedule", LAZY)
+@pytest.mark.parametrize(("start", "stride", "extra"), [(0, 1, -1), (0, 1, 0), (5, 3, 1)])
+@pytest.mark.parametrize("accept", [{}, NPY, F32])
+def test_pieces_computed_while_streaming_equal_the_whole_curve(
+    buffered: TestClient,
+    streamed: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+    schedule: dict[str, Any],
+    start: int,
+    stride: int,
+    extra: int,
+    accept: dict[str, str],
+) -> None:
+    monkeypatch.setattr(encoding, "BINARY_CHUNK_BYTES", 4096)  # 512 or 1024 values a piece
+    monkeypatch.setattr(encoding, "JSON_CHUNK_VALUES", 1024)
+    steps = start + (3 * 1024 + extra) * stride
+    body = {"schedule": schedule, "lr": 0.1, "steps": steps, "start": start, "stride": stride}
+    whole = buffered.post("/v1/schedules", json=body, headers=accept)
+    pieces = streamed.post("/v1/schedules", json=body, headers=accept)
+    assert whole.status_code == pieces.status_code == 200
+    assert pieces.content == whole.content
+    if accept:
+        assert int(pieces.headers["content-length"]) == len(whole.content)
+        assert pieces.headers["x-shape"] == whole.headers["x-shape"]
+
+
+def test_a_lazily_streamed_schedule_pytorch_rejects_is_still_a_422(streamed: TestClient) -> None:
+    body = {"schedule": {"type": "CosineAnnealingLR", "T_max": 0}, "steps": 5000}
+    response = streamed.post("/v1/schedules", json=body, headers=F32)
+    assert response.status_code == 422
+    assert "T_max=0" in response.text

@@ -15,7 +15,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from schemas.schedules import ScheduleSpec, build
-from service.engine import StepRange, compute, compute_float32
+from service.engine import StepRange, compute, compute_float32, lr_chunks
 from service.engine.errors import ScheduleError
 from service.engine.optimizer import Optimizer
 
@@ -246,3 +246,25 @@ def test_float32_of_a_stepped_schedule_is_the_float64_curve_rounded() -> None:
     np.testing.assert_array_equal(
         curve32(spec, [0.1], steps).lr, curve(spec, [0.1], steps).lr.astype(np.float32)
     )
+
+
+@pytest.mark.parametrize("width", [1, 999, 1000, 4096])
+def test_lr_chunks_are_the_curve_in_pieces(width: int) -> None:
+    spec = {"type": "CosineAnnealingWarmRestarts", "T_0": 50, "T_mult": 3}
+    steps = StepRange(7, 20_000, 3)
+    root = build(SPEC.validate_python(spec), 1)
+    pieces = lr_chunks(root, np.array([0.1]), steps, np.dtype(np.float32), width)
+    assert pieces is not None
+    joined = np.concatenate(list(pieces))
+    np.testing.assert_array_equal(joined, curve32(spec, [0.1], steps).lr[0])
+
+
+def test_lr_chunks_decline_what_must_be_computed_whole() -> None:
+    steps = StepRange(0, 100, 1)
+    for spec, lrs in (
+        ({"type": "CosineAnnealingLR", "T_max": 10}, [0.1, 0.2]),  # two groups
+        ({"type": "OneCycleLR", "max_lr": 0.1, "total_steps": 100}, [0.1]),  # range-dependent
+        ({"type": "CosineAnnealingLR", "T_max": 0}, [0.1]),  # fails: the general path says how
+    ):
+        root = build(SPEC.validate_python(spec), len(lrs))
+        assert lr_chunks(root, np.array(lrs), steps, np.dtype(np.float64), 10) is None
