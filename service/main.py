@@ -103,8 +103,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StoreBusyError, _store_unavailable_handler)
     app.include_router(ops.router)
     api_keys = [Depends(require_api_key)]
+    v1_responses: dict[int | str, dict[str, Any]] = {
+        400: {"description": "The body could not be read as JSON (e.g. not UTF-8)."},
+        401: {"description": "Missing or invalid `X-API-Key` (when LRSCHED_API_KEYS is set)."},
+        504: {"description": "Not answered within LRSCHED_REQUEST_TIMEOUT_SECONDS."},
+    }
     for router in (schedules.router, plot.router, plateau.router, sessions.router):
-        app.include_router(router, dependencies=api_keys)
+        app.include_router(router, dependencies=api_keys, responses=v1_responses)
     mount_playground(app)
     # Outermost last: every request gets an id, a log line and metrics, 504s included.
     app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout_seconds)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -137,16 +137,21 @@ def _evaluate(
     return curve.lr, curve.momentum, _with_warnings(root)
 
 
-def lr_chunks(
-    root: Node, lrs: FloatArray, steps: StepRange, dtype: np.dtype[Any], width: int
-) -> Iterator[NDArray[Any]] | None:
-    """The lr of a single param group in pieces of ``width`` steps, each computed on demand.
+PIECE = 1 << 18
+"""Steps per piece of a curve that may be streamed lazily (see :func:`lr_chunks`)."""
 
-    For streaming big curves without holding them: only schedulers whose fast closed form
-    is valid on every range once it is valid on one (``streams_lazily``: the cosine
-    annealers, whose only failures depend on their parameters) qualify; the first piece
-    is computed here, so construction errors are raised before anything is sent. ``None``
-    when the curve must be computed whole (:func:`compute`).
+
+def lr_chunks(
+    root: Node, lrs: FloatArray, steps: StepRange, dtype: np.dtype[Any]
+) -> Iterator[NDArray[Any]] | None:
+    """The lr of a single param group in pieces of :data:`PIECE` steps, each computed on
+    demand, for streaming big curves without holding them.
+
+    Only schedulers whose fast closed form is valid on every range once it is valid on one
+    qualify (``streams_lazily``: the cosine annealers, whose only failures depend on their
+    parameters); the first piece is computed here, so construction errors are raised before
+    anything is sent. :func:`compute` evaluates these schedulers piece by piece too, so the
+    values are the same bits either way. ``None`` when the curve must be computed whole.
     """
     n = len(steps)
     if len(lrs) != 1 or n == 0 or not getattr(root, "streams_lazily", False):
@@ -154,27 +159,49 @@ def lr_chunks(
     assert isinstance(root, Leaf)
     with np.errstate(all="ignore"):
         root.construct(Optimizer(np.asarray(lrs, dtype=np.float64)))
-        first = _standalone_steps(root, _piece(steps, 0, width), dtype)
+        first = _standalone_piece(root, steps, 0, dtype)
         if first is None:
             return None
         _probe_final(root, steps)
 
     def pieces() -> Iterator[NDArray[Any]]:
         yield first[0][0]
-        for offset in range(width, n, width):
+        for offset in range(PIECE, n, PIECE):
             with np.errstate(all="ignore"):
-                piece = _standalone_steps(root, _piece(steps, offset, width), dtype)
+                piece = _standalone_piece(root, steps, offset, dtype)
             assert piece is not None  # valid on one range: valid on every range
             yield piece[0][0]
 
     return pieces()
 
 
-def _piece(steps: StepRange, offset: int, width: int) -> StepRange:
-    """Outputs ``offset`` to ``offset + width`` of ``steps``, as a range of their own."""
+class _RangeForm(Protocol):
+    """A leaf with a fast closed form on step ranges (see :mod:`service.engine.fastmath`)."""
+
+    def standalone_steps(
+        self,
+        start: int,
+        stride: int,
+        n: int,
+        dtype: np.dtype[Any],
+        out: NDArray[Any] | None = None,
+    ) -> tuple[NDArray[Any], NDArray[Any] | None] | None:
+        """lr and momentum on ``range(start, start + n * stride, stride)``, or ``None``."""
+
+
+def _standalone_piece(
+    root: Node,
+    steps: StepRange,
+    offset: int,
+    dtype: np.dtype[Any],
+    out: NDArray[Any] | None = None,
+) -> tuple[NDArray[Any], NDArray[Any] | None] | None:
+    """The fast closed form on outputs ``offset`` to ``offset + PIECE`` of ``steps``."""
     start = steps.start + offset * steps.stride
-    count = min(width, len(steps) - offset)
-    return StepRange(start, start + count * steps.stride, steps.stride)
+    count = min(PIECE, len(steps) - offset)
+    # Only called for leaves that stream lazily, which all have a range form.
+    form = cast(_RangeForm, root)
+    return form.standalone_steps(start, steps.stride, count, dtype, out)
 
 
 def _standalone_steps(
@@ -182,17 +209,28 @@ def _standalone_steps(
 ) -> tuple[NDArray[Any], NDArray[Any] | None] | None:
     """The fast closed form on the whole range, if the root has one that applies.
 
-    Its values are finite by construction (it declines where they might not be).
+    Its values are finite by construction (it declines where they might not be). Schedulers
+    that stream lazily are evaluated in the pieces :func:`lr_chunks` streams.
     """
     if not isinstance(root, Leaf) or root.history_dependent:
         return None
     method = getattr(root, "standalone_steps", None)
     if method is None:
         return None
-    values: tuple[NDArray[Any], NDArray[Any] | None] | None = method(
-        steps.start, steps.stride, len(steps), dtype
-    )
-    return values
+    n = len(steps)
+    if not getattr(root, "streams_lazily", False) or n <= PIECE:
+        values: tuple[NDArray[Any], NDArray[Any] | None] | None = method(
+            steps.start, steps.stride, n, dtype
+        )
+        return values
+    groups = len(root.base_lrs)
+    lr = np.empty((groups, n), dtype)
+    if _standalone_piece(root, steps, 0, dtype, lr[:, :PIECE]) is None:
+        return None
+    for offset in range(PIECE, n, PIECE):
+        done = _standalone_piece(root, steps, offset, dtype, lr[:, offset : offset + PIECE])
+        assert done is not None  # valid on one range: valid on every range
+    return lr, None
 
 
 def _probe_final(root: Node, steps: StepRange) -> None:
@@ -276,7 +314,9 @@ def _check_finite(curve: Curve, k: IntArray) -> None:
     for name, values in (("lr", curve.lr), ("momentum", curve.momentum)):
         if values is None or values.size == 0:
             continue
-        if np.isfinite(np.add.reduce(values, axis=None)):
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = np.add.reduce(values, axis=None)  # finite values can still overflow it
+        if np.isfinite(total):
             continue  # a finite sum has no inf or nan in it (one pass, no mask)
         bad = ~np.isfinite(values)
         if bad.any():

@@ -192,3 +192,13 @@ def test_blocks_cover_each_requested_step_once(
         seen.extend((first + positions).tolist())
         first += size
     assert seen == list(range(start, stop, stride))
+
+
+def test_huge_finite_values_are_not_mistaken_for_overflow() -> None:
+    # Their sum overflows; each value is finite, so the curve is returned (no warning either).
+    result = curve(
+        {"type": "MultiStepLR", "milestones": [3], "gamma": 1.0},
+        StepRange(0, 5, 1),
+        np.array([1e308]),
+    )
+    assert np.all(result.lr == 1e308)
