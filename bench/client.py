@@ -120,14 +120,19 @@ class Connection:
         return Reply(status, headers, body)
 
     async def _chunked(self) -> bytes | bytearray:
-        parts = []
+        assert self._socket is not None
+        body = bytearray()
         while True:
             size = int((await self._line_block(b"\r\n")).split(b";")[0], 16)
             if size == 0:
                 await self._line_block(b"\r\n")
-                return b"".join(parts)
-            parts.append(await self._exactly(size))
-            await self._exactly(2)
+                return body
+            have = min(size, len(self._pending))
+            body += self._pending[:have]
+            del self._pending[:have]
+            if have < size:
+                body += await self._exactly(size - have)
+            await self._line_block(b"\r\n")
 
     async def request(
         self,

@@ -39,7 +39,7 @@ from service.engine.nodes import Node
 
 router = APIRouter(prefix="/v1/schedules", tags=["schedules"])
 
-VERSION = "1"
+VERSION = "2"
 """Bumped whenever a change to the engine may change any value (invalidates ETags)."""
 STEPPING_BUDGET = 8
 """Stepped schedules may evaluate at most this many times ``max_values`` per-step maps."""
@@ -264,13 +264,9 @@ class _Job:
         self.work()
         assert self._root is not None
         dtype = np.dtype("<f4" if self.media_type == encoding.FLOAT32 else "<f8")
-        if self.media_type == encoding.JSON:
-            width = encoding.JSON_CHUNK_VALUES
-        else:
-            width = encoding.BINARY_CHUNK_BYTES // dtype.itemsize
         lrs = np.asarray(self.request.lrs, dtype=np.float64)
         try:
-            pieces = lr_chunks(self._root, lrs, self.steps, dtype, width)
+            pieces = lr_chunks(self._root, lrs, self.steps, dtype)
         except ScheduleError as error:
             raise error.within("schedule") from None
         if pieces is None:

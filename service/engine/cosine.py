@@ -95,21 +95,27 @@ class CosineAnnealingLR(Leaf):
         return self.closed_form(k).b, None
 
     def standalone_steps(
-        self, start: int, stride: int, n: int, dtype: np.dtype[Any]
+        self,
+        start: int,
+        stride: int,
+        n: int,
+        dtype: np.dtype[Any],
+        out: fastmath.Values | None = None,
     ) -> tuple[fastmath.Values, fastmath.Values | None] | None:
         r""":meth:`standalone` on ``range(start, start + n * stride, stride)``, fast.
 
         The closed form with the angle reduced exactly (:math:`k \bmod 2T`), by
         angle-addition tables (:func:`fastmath.cos_affine`); when ``2 T`` is an integer the
         curve is periodic and one period is computed and tiled. ``None`` where the general
-        path must answer (``T_max = 0``, values that could overflow).
+        path must answer (``T_max = 0``, values that could overflow). ``out`` (groups, n),
+        if given, receives the values.
         """
         if self.t_max == 0:
             return None
         rows = _cosine_rows(self.base_lrs, self.eta_min)
         if rows is None:
             return None
-        lr = np.empty((len(rows), n), dtype)
+        lr = np.empty((len(rows), n), dtype) if out is None else out
         two_t = 2.0 * float(self.t_max)
         m = fastmath.periodic_prefix(int(abs(two_t)), stride, n) if two_t.is_integer() else n
         angles = Progression(float(start), float(stride), float(self.t_max), periodic=True)
@@ -201,7 +207,12 @@ class CosineAnnealingWarmRestarts(Leaf):
         return self._values(k), None
 
     def standalone_steps(
-        self, start: int, stride: int, n: int, dtype: np.dtype[Any]
+        self,
+        start: int,
+        stride: int,
+        n: int,
+        dtype: np.dtype[Any],
+        out: fastmath.Values | None = None,
     ) -> tuple[fastmath.Values, fastmath.Values | None] | None:
         r""":meth:`standalone` on ``range(start, start + n * stride, stride)``, fast.
 
@@ -209,12 +220,12 @@ class CosineAnnealingWarmRestarts(Leaf):
         progression, so each cycle the range crosses is one :func:`fastmath.cos_affine`
         call; with ``T_mult = 1`` the curve is periodic and one period is computed and
         tiled. When the range crosses many cycles in few steps (a stride near ``T_0``)
-        every value is computed directly.
+        every value is computed directly. ``out`` (groups, n), if given, receives the values.
         """
         rows = _cosine_rows(self.base_lrs, self.eta_min)
         if rows is None:
             return None
-        lr = np.empty((len(rows), n), dtype)
+        lr = np.empty((len(rows), n), dtype) if out is None else out
         m = fastmath.periodic_prefix(self.t_0, stride, n) if self.t_mult == 1 else n
         runs = self._runs(start, stride, m)
         if runs is None:

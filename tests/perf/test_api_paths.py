@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+import service.engine as engine
 from service import encoding
 from service.config import Settings
 from service.main import create_app
@@ -182,6 +183,7 @@ def test_query_and_header_parameters_are_still_documented(buffered: TestClient) 
 
 LAZY = [
     {"type": "CosineAnnealingLR", "T_max": 1000, "eta_min": 0.001},
+    {"type": "CosineAnnealingLR", "T_max": 250_000},
     {"type": "CosineAnnealingLR", "T_max": 2.5},
     {"type": "CosineAnnealingWarmRestarts", "T_0": 300, "T_mult": 2},
     {"type": "CosineAnnealingWarmRestarts", "T_0": 7},
@@ -201,8 +203,7 @@ def test_pieces_computed_while_streaming_equal_the_whole_curve(
     extra: int,
     accept: dict[str, str],
 ) -> None:
-    monkeypatch.setattr(encoding, "BINARY_CHUNK_BYTES", 4096)  # 512 or 1024 values a piece
-    monkeypatch.setattr(encoding, "JSON_CHUNK_VALUES", 1024)
+    monkeypatch.setattr(engine, "PIECE", 1024)  # pieces computed (and sent) of 1024 steps
     steps = start + (3 * 1024 + extra) * stride
     body = {"schedule": schedule, "lr": 0.1, "steps": steps, "start": start, "stride": stride}
     whole = buffered.post("/v1/schedules", json=body, headers=accept)

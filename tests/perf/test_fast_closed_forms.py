@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from pydantic import TypeAdapter
 
+import service.engine as engine
 from schemas.schedules import ScheduleSpec, build
 from service.engine import StepRange, compute, compute_float32, lr_chunks
 from service.engine.errors import ScheduleError
@@ -248,15 +249,32 @@ def test_float32_of_a_stepped_schedule_is_the_float64_curve_rounded() -> None:
     )
 
 
-@pytest.mark.parametrize("width", [1, 999, 1000, 4096])
-def test_lr_chunks_are_the_curve_in_pieces(width: int) -> None:
-    spec = {"type": "CosineAnnealingWarmRestarts", "T_0": 50, "T_mult": 3}
+@pytest.mark.parametrize("piece", [1, 999, 1000, 4096])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"type": "CosineAnnealingWarmRestarts", "T_0": 50, "T_mult": 3},
+        {"type": "CosineAnnealingLR", "T_max": 150_000, "eta_min": 1e-4},
+        {"type": "CosineAnnealingLR", "T_max": 33},
+    ],
+)
+def test_lr_chunks_are_the_curve_in_pieces_bit_for_bit(
+    monkeypatch: pytest.MonkeyPatch, piece: int, spec: dict[str, Any]
+) -> None:
+    monkeypatch.setattr(engine, "PIECE", piece)
     steps = StepRange(7, 20_000, 3)
-    root = build(SPEC.validate_python(spec), 1)
-    pieces = lr_chunks(root, np.array([0.1]), steps, np.dtype(np.float32), width)
-    assert pieces is not None
-    joined = np.concatenate(list(pieces))
-    np.testing.assert_array_equal(joined, curve32(spec, [0.1], steps).lr[0])
+    for dtype, whole in ((np.float32, curve32), (np.float64, curve)):
+        root = build(SPEC.validate_python(spec), 1)
+        pieces = lr_chunks(root, np.array([0.1]), steps, np.dtype(dtype))
+        assert pieces is not None
+        joined = np.concatenate(list(pieces))
+        np.testing.assert_array_equal(joined, whole(spec, [0.1], steps).lr[0])
+    k = steps.indices()
+    if spec["type"] == "CosineAnnealingLR":
+        assert_close(
+            curve(spec, [0.1], steps).lr[0],
+            cosine_reference(k, spec["T_max"], 0.1, 1e-4 if "eta_min" in spec else 0.0),
+        )
 
 
 def test_lr_chunks_decline_what_must_be_computed_whole() -> None:
@@ -267,4 +285,4 @@ def test_lr_chunks_decline_what_must_be_computed_whole() -> None:
         ({"type": "CosineAnnealingLR", "T_max": 0}, [0.1]),  # fails: the general path says how
     ):
         root = build(SPEC.validate_python(spec), len(lrs))
-        assert lr_chunks(root, np.array(lrs), steps, np.dtype(np.float64), 10) is None
+        assert lr_chunks(root, np.array(lrs), steps, np.dtype(np.float64)) is None
