@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service import logs, metrics
 from service.api import ops, plateau, plot, schedules, sessions
@@ -41,14 +44,17 @@ async def _schedule_error_handler(request: Request, exc: Exception) -> JSONRespo
 
 
 async def _validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's 422, safe for any input: text that cannot be encoded (a lone surrogate in
-    the body) is echoed with backslash escapes instead of failing the error response."""
+    """FastAPI's 422, safe for any input: what JSON cannot carry (a lone surrogate, a raw
+    NaN or Infinity in the body) is echoed escaped or spelled as a string instead of failing
+    the error response."""
     assert isinstance(exc, RequestValidationError)
     detail = _encodable(jsonable_encoder(exc.errors()))
     return JSONResponse({"detail": detail}, status_code=422)
 
 
 def _encodable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, str):
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, list):
@@ -56,6 +62,22 @@ def _encodable(value: Any) -> Any:
     if isinstance(value, dict):
         return {_encodable(key): _encodable(item) for key, item in value.items()}
     return value
+
+
+async def _http_error_handler(request: Request, exc: Exception) -> Response:
+    """FastAPI's answer to an HTTPException, except that a body Starlette could not parse at
+    all (nested past the parser's recursion limit, not UTF-8) is a 422 naming the body."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+        detail = [
+            {
+                "type": "json_invalid",
+                "loc": ["body"],
+                "msg": "the body could not be parsed as JSON (nested too deeply, or not UTF-8)",
+            }
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
+    return await http_exception_handler(request, exc)
 
 
 async def _store_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -98,13 +120,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = holder
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_error_handler)
     app.add_exception_handler(ScheduleError, _schedule_error_handler)
     app.add_exception_handler(StoreUnavailableError, _store_unavailable_handler)
     app.add_exception_handler(StoreBusyError, _store_unavailable_handler)
     app.include_router(ops.router)
     api_keys = [Depends(require_api_key)]
     v1_responses: dict[int | str, dict[str, Any]] = {
-        400: {"description": "The body could not be read as JSON (e.g. not UTF-8)."},
         401: {"description": "Missing or invalid `X-API-Key` (when LRSCHED_API_KEYS is set)."},
         504: {"description": "Not answered within LRSCHED_REQUEST_TIMEOUT_SECONDS."},
     }

@@ -113,6 +113,13 @@ class CyclicLR(Leaf):
     def get_lr(self, epochs: IntArray, initial: bool) -> Maps:
         e = epochs.astype(np.float64)
         cycle = np.floor(1 + e / self.total_size)
+        fail_where(
+            ~np.isfinite(cycle),
+            f"step_size_up + step_size_down = {self.total_size}: k / total overflows "
+            "(PyTorch raises OverflowError in math.floor)",
+            (*self.loc, "step_size_up"),
+            at=epochs,
+        )
         x = 1.0 + e / self.total_size - cycle
         rising = x <= self.step_ratio
         fail_where(

@@ -424,3 +424,32 @@ def test_schema_tags_the_union_without_a_default(client: TestClient) -> None:
     assert "type" in step["required"]
     assert step["additionalProperties"] is False
     assert step["examples"] == [{"type": "StepLR", "step_size": 30, "gamma": 0.1}]
+
+
+def test_cyclic_step_sizes_so_small_that_the_cycle_overflows_are_422(client: TestClient) -> None:
+    # PyTorch: math.floor(1 + k / 1e-323) raises OverflowError at step 1.
+    spec = {"type": "CyclicLR", "base_lr": 0.001, "max_lr": 0.01, "step_size_up": 5e-324}
+    response = post(client, {"schedule": spec, "steps": 5})
+    assert response.status_code == 422
+    assert ["body", "schedule", "step_size_up"] in locs(response)
+    tiny = post(client, {"schedule": spec | {"step_size_up": 1e-300}, "steps": 5})
+    assert tiny.status_code == 200 and tiny.json()["lr"] == [[0.001] * 5]  # PyTorch's values
+
+
+def test_a_body_nested_past_the_parsers_limit_is_422_naming_the_body(client: TestClient) -> None:
+    nested = '{"type": "ChainedScheduler", "schedulers": [' * 2000 + "{}" + "]}" * 2000
+    body = ('{"schedule": ' + nested + ', "steps": 3}').encode()
+    response = client.post(
+        "/v1/schedules", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert locs(response) == [["body"]]
+
+
+def test_a_raw_nan_in_the_body_is_a_422_echoing_it_as_a_string(client: TestClient) -> None:
+    body = b'{"schedule": {"type": "StepLR", "step_size": NaN}, "steps": 3}'
+    response = client.post(
+        "/v1/schedules", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert {entry["input"] for entry in response.json()["detail"]} == {"nan"}
