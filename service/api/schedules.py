@@ -43,10 +43,12 @@ VERSION = "2"
 """Bumped whenever a change to the engine may change any value (invalidates ETags)."""
 STEPPING_BUDGET = 8
 """Stepped schedules may evaluate at most this many times ``max_values`` per-step maps."""
-INLINE_WORK = 1 << 15
-"""Requests needing at most this many values plus stepped evaluations are computed on the
-event loop (well under a millisecond); bigger ones in the thread pool, so the loop (and the
-request time limit) stays responsive."""
+INLINE_VALUES = 1 << 15
+INLINE_TYPES = frozenset({"OneCycleLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts"})
+"""Curves of these schedulers with at most ``INLINE_VALUES`` values are built and computed
+on the event loop (tens of microseconds: fast closed forms, no expressions); everything
+else in the thread pool, since expressions and compositions can take seconds and the loop
+(and with it every other request and the time limit) must stay responsive."""
 
 CacheDep = Annotated[CurveCache, Depends(get_curve_cache)]
 
@@ -175,15 +177,20 @@ async def compute_schedule(
     streamed = values > settings.stream_values
     cached = None if streamed else cache.get(tag)
     job = _Job(request, steps, media_type, series, settings)
-    if cached is None:
-        job.work()  # a request the engine refuses is a 422 even with If-None-Match: *
+    inline = values <= INLINE_VALUES and request.schedule.type in INLINE_TYPES
+    if if_none_match and cached is None:
+        # A request the engine refuses is a 422 even with If-None-Match: *.
+        if inline:
+            job.work()
+        else:
+            await run_in_threadpool(job.work)
     if encoding.matches(if_none_match, tag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     if streamed:
         return await _streamed(job, headers)
     if cached is not None:
         entry, hit = cached, True
-    elif job.work() <= INLINE_WORK:
+    elif inline:
         entry, hit = cache.get_or_compute(tag, job.encoded)
     else:
         entry, hit = await run_in_threadpool(cache.get_or_compute, tag, job.encoded)
