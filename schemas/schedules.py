@@ -238,7 +238,13 @@ def build(spec: ScheduleSpec, groups: int) -> Node:
         raise ScheduleError(f"the spec holds {count} schedulers; at most {MAX_SCHEDULERS}", ())
     if depth > MAX_DEPTH:
         raise ScheduleError(f"the spec nests composites {depth} deep; at most {MAX_DEPTH}", ())
-    return spec.to_node(groups, ())
+    try:
+        return spec.to_node(groups, ())
+    except ScheduleError:
+        raise
+    except (ArithmeticError, ValueError) as error:
+        # A safety net: options no check above anticipated must not become a 500.
+        raise ScheduleError(f"the schedule cannot be built: {error}", ()) from None
 
 
 def _measure(spec: ScheduleSpec) -> tuple[int, int]:

@@ -264,6 +264,7 @@ class OptaxLinearOnecycle(BaseModel):
 
     def to_node(self, groups: int, loc: Loc) -> Node:
         """The engine node."""
+        _check_divisors(self.div_factor, self.final_div_factor, loc)
         value = optax.linear_onecycle(
             self.transition_steps,
             self.peak_value,
@@ -273,6 +274,13 @@ class OptaxLinearOnecycle(BaseModel):
             self.final_div_factor,
         )
         return Closed(loc, absolute(value))
+
+
+def _check_divisors(div_factor: float, final_div_factor: float, loc: Loc) -> None:
+    """optax divides the peak by both factors: 0 is a division by zero (no schedule)."""
+    for name, value in (("div_factor", div_factor), ("final_div_factor", final_div_factor)):
+        if value == 0:
+            raise ScheduleError(f"{name}=0: optax divides peak_value by it", (*loc, name))
 
 
 class OptaxCosineOnecycle(BaseModel):
@@ -291,6 +299,7 @@ class OptaxCosineOnecycle(BaseModel):
 
     def to_node(self, groups: int, loc: Loc) -> Node:
         """The engine node."""
+        _check_divisors(self.div_factor, self.final_div_factor, loc)
         value = optax.cosine_onecycle(
             self.transition_steps,
             self.peak_value,
