@@ -54,6 +54,9 @@ class Service:
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self._env = env
         self.process: subprocess.Popen[bytes] | None = None
+        # The server's stderr (its JSON access and error logs, as deployed): a file, so a
+        # failing part can show why.
+        self.log = tempfile.NamedTemporaryFile(prefix="lrsched-bench-", suffix=".log")
 
     def __enter__(self) -> Service:
         self.process = subprocess.Popen(
@@ -61,7 +64,7 @@ class Service:
             cwd=REPO,
             env=self._env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=self.log,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -82,6 +85,9 @@ class Service:
         trace: TracebackType | None,
     ) -> None:
         self.stop()
+        if error is not None:
+            print(f"# server log (last lines):\n{self.log_tail()}", file=sys.stderr)
+        self.log.close()
 
     def _answers(self) -> bool:
         try:
@@ -102,6 +108,10 @@ class Service:
     def rss_bytes(self) -> int:
         """``VmRSS`` of the serving process now."""
         return _status_kib(self.serving_pid(), "VmRSS") * 1024
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines the server wrote to stderr."""
+        return "\n".join(Path(self.log.name).read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
         """SIGTERM the server (uvicorn stops its workers) and wait for it."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from bench.client import Connection
+from bench.client import Connection, Reply
 from bench.report import Row
 from bench.server import Service, redis_url
 
@@ -37,6 +37,7 @@ class Outcome:
     lost: int = 0
     duplicated: int = 0
     wrong: int = 0
+    retried: int = 0
     epochs: dict[int, int] = field(default_factory=dict)
 
 
@@ -60,6 +61,28 @@ async def _run(port: int, sessions: int, seconds: float, max_reports: int) -> Ou
     deadline = time.perf_counter() + seconds
     budget = [max_reports]
 
+    async def report(
+        connection: Connection, path: str, body: bytes, auth: list[tuple[str, str]]
+    ) -> Reply:
+        """Send one report; on a dropped connection or a 503 send it again, as the client
+        library does: reports are idempotent, and the history check proves it."""
+        for attempt in range(3):
+            last = attempt == 2
+            try:
+                reply = await connection.request("POST", path, body, auth)
+            except (ConnectionError, OSError):
+                outcome.retried += 1
+                await connection.close()
+                if last:
+                    raise
+                await connection.open()
+                continue
+            if reply.status != 503 or last:
+                return reply
+            outcome.retried += 1
+            await asyncio.sleep(0.05)
+        raise AssertionError("unreachable")
+
     async def drive(index: int, session_id: str, token: str) -> None:
         ranks = [await Connection(port).open() for _ in range(WORLD)]
         auth = [("Authorization", f"Bearer {token}")]
@@ -73,7 +96,7 @@ async def _run(port: int, sessions: int, seconds: float, max_reports: int) -> Ou
                     for r in range(WORLD)
                 ]
                 replies = await asyncio.gather(
-                    *(ranks[r].request("POST", path, bodies[r], auth) for r in range(WORLD))
+                    *(report(ranks[r], path, bodies[r], auth) for r in range(WORLD))
                 )
                 outcome.reports += WORLD
                 failures = sum(reply.status != 200 for reply in replies)
@@ -121,7 +144,8 @@ def _row(part: str, figure: str, outcome: Outcome, target: str, goal: float | No
         met=None if goal is None else (rate >= goal and clean),
         note=(
             f"{outcome.reports:,} reports; lost {outcome.lost}, duplicated "
-            f"{outcome.duplicated}, wrong {outcome.wrong}, failed {outcome.failed}"
+            f"{outcome.duplicated}, wrong {outcome.wrong}, failed {outcome.failed}, "
+            f"resent (dropped connection or 503) {outcome.retried}"
         ),
     )
 
