@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await holder.aclose()
             holder.close()
 
     app = FastAPI(

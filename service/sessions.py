@@ -25,7 +25,7 @@ from typing import Any, Literal
 import orjson
 
 from service.engine.plateau import PlateauConfig, PlateauState, initial_state, mode_worse, step
-from service.stores.base import Change, SessionRecord, SessionStore
+from service.stores.base import AsyncUpdates, Change, SessionRecord, SessionStore
 
 Reduce = Literal["mean", "min", "max"]
 
@@ -200,28 +200,36 @@ def authorize(store: SessionStore, session_id: str, token: str) -> SessionRecord
 # -- reports ---------------------------------------------------------------------------
 
 
-def report(
-    store: SessionStore, record: SessionRecord, epoch: int, metric: float, rank: int
+async def report(
+    store: AsyncUpdates, session_id: str, token: str, epoch: int, metric: float, rank: int
 ) -> ReportOutcome:
-    """Apply one rank's report of ``metric`` for ``epoch`` (see the module docstring)."""
-    session = decode_session(record.document)
-    if not 0 <= rank < session.world_size:
-        raise RankError(f"rank={rank}: expected 0 <= rank < world_size={session.world_size}")
-    if epoch < session.epoch:
-        return _recorded(store, record.id, epoch)
-    result = store.update(record.id, lambda current: _apply_report(current, epoch, metric, rank))
+    """Apply one rank's report of ``metric`` for ``epoch`` (see the module docstring).
+
+    The bearer token is checked inside the store's atomic update, on the record it reads
+    anyway: one read-modify-write per report, no separate authorization read. (A report
+    is what thousands of ranks send every epoch, so it is awaited, not run in a thread.)
+    """
+    token_hash = hash_token(token)
+    result = await store.update_async(
+        session_id, lambda current: _apply_report(current, token_hash, epoch, metric, rank)
+    )
     if result is None:
-        raise SessionNotFoundError(record.id)
-    if isinstance(result, int):  # decided meanwhile by another report: a retry after all
-        return _recorded(store, record.id, result)
+        raise SessionNotFoundError(session_id)
+    if isinstance(result, int):  # an epoch decided already: a retry
+        return await _recorded(store, session_id, result)
     return result
 
 
 def _apply_report(
-    record: SessionRecord, epoch: int, metric: float, rank: int
+    record: SessionRecord, token_hash: str, epoch: int, metric: float, rank: int
 ) -> Change[ReportOutcome | int]:
-    """The pure update: record the report, decide the epoch when the last rank arrives."""
+    """The pure update: authorize, record the report, decide the epoch when the last rank
+    arrives."""
+    if not hmac.compare_digest(token_hash, record.token_hash):
+        raise SessionForbiddenError(record.id)
     session = decode_session(record.document)
+    if not 0 <= rank < session.world_size:
+        raise RankError(f"rank={rank}: expected 0 <= rank < world_size={session.world_size}")
     if epoch < session.epoch:
         return Change(None, None, epoch)
     if epoch > session.epoch:
@@ -284,11 +292,11 @@ def _waiting(session: Session, kind: ReportKind) -> ReportOutcome:
     )
 
 
-def _recorded(store: SessionStore, session_id: str, epoch: int) -> ReportOutcome:
-    rows = store.history(session_id, epoch, 1)
+async def _recorded(store: AsyncUpdates, session_id: str, epoch: int) -> ReportOutcome:
+    rows = await store.history_async(session_id, epoch, 1)
     if not rows or rows[0][0] != epoch:
         # Epochs before a resumed session's first epoch were decided elsewhere.
-        raise EpochConflictError(_next_epoch(store, session_id), epoch)
+        raise EpochConflictError(await _next_epoch(store, session_id), epoch)
     decision = decode_decision(rows[0][1])
     return ReportOutcome(
         kind="replayed",
@@ -301,11 +309,14 @@ def _recorded(store: SessionStore, session_id: str, epoch: int) -> ReportOutcome
     )
 
 
-def _next_epoch(store: SessionStore, session_id: str) -> int:
-    record = store.get(session_id)
-    if record is None:
+async def _next_epoch(store: AsyncUpdates, session_id: str) -> int:
+    """The session's next undecided epoch (read through a no-op update)."""
+    epoch = await store.update_async(
+        session_id, lambda record: Change(None, None, decode_session(record.document).epoch)
+    )
+    if epoch is None:
         raise SessionNotFoundError(session_id)
-    return decode_session(record.document).epoch
+    return epoch
 
 
 # -- PyTorch's state_dict ----------------------------------------------------------------

@@ -27,6 +27,12 @@ class StoreHolder:
                 store = self._store
         return store
 
+    async def aclose(self) -> None:
+        """Close what the store opened for the running event loop (its async client)."""
+        closer = getattr(self._store, "aclose", None)
+        if closer is not None:
+            await closer()
+
     def close(self) -> None:
         """Close the store if it was opened."""
         with self._lock:

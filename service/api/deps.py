@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from service.config import Settings
 from service.store_holder import StoreHolder
 from service.stores import SessionStore
+from service.stores.base import AsyncUpdates, async_updates
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -27,3 +28,11 @@ async def get_store(request: Request) -> SessionStore:
 
 
 StoreDep = Annotated[SessionStore, Depends(get_store)]
+
+
+async def get_async_updates(store: StoreDep) -> AsyncUpdates:
+    """The store's awaitable update and history: its own, or its blocking ones in threads."""
+    return async_updates(store)
+
+
+AsyncUpdatesDep = Annotated[AsyncUpdates, Depends(get_async_updates)]

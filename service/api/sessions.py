@@ -5,7 +5,16 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, Security, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    HTTPException,
+    Path,
+    Query,
+    Response,
+    Security,
+    status,
+)
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from schemas.plateau import ReduceLROnPlateau
@@ -20,7 +29,7 @@ from schemas.sessions import (
     SessionView,
 )
 from service import metrics, sessions
-from service.api.deps import StoreDep
+from service.api.deps import AsyncUpdatesDep, StoreDep
 from service.engine.errors import ScheduleError
 from service.engine.plateau import PlateauConfig, PlateauState
 from service.stores import SessionRecord
@@ -40,20 +49,28 @@ _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def authorized_session(
-    session_id: Annotated[str, Path(max_length=64, description="The session id.")],
-    store: StoreDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-) -> SessionRecord:
-    """The session named in the path, if the bearer token is its own."""
+SessionIdPath = Annotated[str, Path(max_length=64, description="The session id.")]
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
+
+
+def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    """The bearer token sent, or 401."""
     if credentials is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing bearer token: send Authorization: Bearer <token>",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    return credentials.credentials
+
+
+def authorized_session(
+    session_id: SessionIdPath, store: StoreDep, credentials: BearerCredentials
+) -> SessionRecord:
+    """The session named in the path, if the bearer token is its own."""
+    token = _bearer_token(credentials)
     try:
-        return sessions.authorize(store, session_id, credentials.credentials)
+        return sessions.authorize(store, session_id, token)
     except sessions.SessionNotFoundError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "session not found") from None
     except sessions.SessionForbiddenError:
@@ -145,20 +162,35 @@ def _lrs(lr: float | list[float] | None, fallback: list[float] | None) -> tuple[
 @router.post(
     "/{session_id}/reports",
     summary="Report a metric",
+    response_model=ReportResponse,
     responses={
         **_AUTH_RESPONSES,
         409: {"description": "The report skips ahead: `detail.expected_epoch` is the next epoch."},
         503: {"description": "The store is unavailable or contended; retry (Retry-After)."},
     },
 )
-def report_metric(body: ReportRequest, record: SessionDep, store: StoreDep) -> ReportResponse:
+async def report_metric(
+    body: ReportRequest,
+    session_id: SessionIdPath,
+    credentials: BearerCredentials,
+    updates: AsyncUpdatesDep,
+) -> Response:
     """One rank's metric for one epoch; the answer is the lr to use.
 
     The epoch is decided when every rank has reported it (``decided``); a retried report of
     a decided epoch returns its recorded decision and changes nothing.
     """
+    # The hot path of a distributed job: authorization and the update are one awaited store
+    # call, and the answer is serialized once (not validated again).
+    token = _bearer_token(credentials)
     try:
-        outcome = sessions.report(store, record, body.epoch, body.metric, body.rank)
+        outcome = await sessions.report(
+            updates, session_id, token, body.epoch, body.metric, body.rank
+        )
+    except sessions.SessionNotFoundError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "session not found") from None
+    except sessions.SessionForbiddenError:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "wrong token for this session") from None
     except sessions.RankError as error:
         raise ScheduleError(str(error), ("rank",)) from None
     except sessions.EpochConflictError as error:
@@ -167,10 +199,8 @@ def report_metric(body: ReportRequest, record: SessionDep, store: StoreDep) -> R
             status.HTTP_409_CONFLICT,
             {"msg": str(error), "expected_epoch": error.expected, "epoch": error.got},
         ) from None
-    except sessions.SessionNotFoundError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "session not found") from None
     metrics.REPORTS.labels(result=outcome.kind).inc()
-    return ReportResponse(
+    answer = ReportResponse(
         epoch=outcome.epoch,
         decided=outcome.decided,
         lr=list(outcome.lrs),
@@ -178,6 +208,7 @@ def report_metric(body: ReportRequest, record: SessionDep, store: StoreDep) -> R
         state=_progress(outcome.state),
         waiting_for=list(outcome.waiting_for),
     )
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 @router.get("/{session_id}", summary="Read a session", responses=_AUTH_RESPONSES)

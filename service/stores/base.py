@@ -11,9 +11,12 @@ replica sharing the store. Every store runs the same contract suite
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, ParamSpec, Protocol, TypeVar
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar, cast
+
+import anyio.to_thread
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -72,16 +75,31 @@ def unavailable_on(
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Turn the backend's own connection/lock errors into :class:`StoreUnavailableError`.
 
-    Exceptions raised by an update function pass through unchanged.
+    Works on plain and ``async`` methods; exceptions raised by an update function pass
+    through unchanged.
     """
 
+    def translate(error: Exception) -> StoreUnavailableError:
+        return StoreUnavailableError(f"{type(error).__name__}: {error}")
+
     def decorate(method: Callable[P, R]) -> Callable[P, R]:
+        if inspect.iscoroutinefunction(method):
+
+            @functools.wraps(method)
+            async def translated_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+                try:
+                    return await method(*args, **kwargs)
+                except errors as error:
+                    raise translate(error) from error
+
+            return cast(Callable[P, R], translated_async)
+
         @functools.wraps(method)
         def translated(*args: P.args, **kwargs: P.kwargs) -> R:
             try:
                 return method(*args, **kwargs)
             except errors as error:
-                raise StoreUnavailableError(f"{type(error).__name__}: {error}") from error
+                raise translate(error) from error
 
         return translated
 
@@ -127,3 +145,53 @@ class SessionStore(Protocol):
     def close(self) -> None:
         """Release connections; the store is not used afterwards."""
         ...
+
+
+class AsyncUpdates(Protocol):
+    """The two store operations a metric report needs, awaited on the event loop.
+
+    A store with a native asynchronous client implements these itself (Redis: no thread
+    per report); :func:`async_updates` adapts any other store by running its methods in
+    the thread pool. Same semantics as :meth:`SessionStore.update` and
+    :meth:`SessionStore.history`.
+    """
+
+    async def update_async(
+        self, session_id: str, fn: Callable[[SessionRecord], Change[T]]
+    ) -> T | None:
+        """:meth:`SessionStore.update`, awaited."""
+        ...
+
+    async def history_async(
+        self, session_id: str, start: int, limit: int
+    ) -> list[tuple[int, bytes]]:
+        """:meth:`SessionStore.history`, awaited."""
+        ...
+
+
+class ThreadedUpdates:
+    """:class:`AsyncUpdates` for a store with only blocking methods: each call in a thread."""
+
+    def __init__(self, store: SessionStore) -> None:
+        self.store = store
+
+    async def update_async(
+        self, session_id: str, fn: Callable[[SessionRecord], Change[T]]
+    ) -> T | None:
+        return await _in_thread(self.store.update, session_id, fn)
+
+    async def history_async(
+        self, session_id: str, start: int, limit: int
+    ) -> list[tuple[int, bytes]]:
+        return await _in_thread(self.store.history, session_id, start, limit)
+
+
+def _in_thread(function: Callable[..., R], *args: Any) -> Awaitable[R]:
+    return anyio.to_thread.run_sync(function, *args)
+
+
+def async_updates(store: SessionStore) -> AsyncUpdates:
+    """``store`` itself if it updates asynchronously, else a thread-pool adapter of it."""
+    if hasattr(store, "update_async"):  # cheaper than isinstance on a runtime Protocol
+        return cast(AsyncUpdates, store)
+    return ThreadedUpdates(store)

@@ -32,14 +32,17 @@ the server acknowledged.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import redis
+import redis.asyncio
 
 from service.stores.base import (
     Change,
@@ -131,11 +134,15 @@ class RedisStore:
         self._on_conflict = on_conflict
         # Bounded waits: a Redis that stops answering fails requests (and readiness) in
         # seconds instead of hanging them; the URL's own query options take precedence.
-        self._redis: redis.Redis = redis.Redis.from_url(
-            url,
-            decode_responses=False,
+        self._url = url
+        self._options: dict[str, Any] = {
+            "decode_responses": False,
             **{option: value for option, value in _TIMEOUTS.items() if f"{option}=" not in url},
-        )
+        }
+        self._redis: redis.Redis = redis.Redis.from_url(url, **self._options)
+        self._async_clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[redis.asyncio.Redis, Any]
+        ] = weakref.WeakKeyDictionary()
         self._create = self._redis.register_script(_CREATE)
         self._update = self._redis.register_script(_UPDATE)
 
@@ -177,30 +184,69 @@ class RedisStore:
             change = fn(record)
             if change.document is None:
                 return change.result
-            args: list[bytes | str | int] = [
-                fields[b"incarnation"],
-                record.version,
-                secrets.token_hex(8),
-                change.document,
-            ]
-            if change.history is not None:
-                epoch, row = change.history
-                args += [epoch, b"%d:%s" % (epoch, row)]
-            status = self._update(keys=keys, args=args)
+            status = self._update(keys=keys, args=_update_args(fields, record, change))
             if status == _WRITTEN:
                 return change.result
             if status == _GONE:  # deleted or expired since it was read
                 return None
-            with self._conflicts_lock:
-                self.conflicts += 1
-            if self._on_conflict is not None:
-                self._on_conflict()
-            if attempt + 1 < self.max_attempts:
-                bound = min(self._max_backoff, self._backoff * 2**attempt)
-                time.sleep(random.uniform(0, bound))
-        raise StoreBusyError(
+            if (wait := self._lost_race(attempt)) is not None:
+                time.sleep(wait)
+        raise self._busy(session_id)
+
+    @unavailable_on(redis.RedisError)
+    async def update_async(
+        self, session_id: str, fn: Callable[[SessionRecord], Change[T]]
+    ) -> T | None:
+        """:meth:`update` on this event loop's asynchronous client (no thread, no blocking)."""
+        client, script = self._async_client()
+        keys = self.keys(session_id)
+        for attempt in range(self.max_attempts):
+            fields = await client.hgetall(keys[0])
+            if not fields:
+                return None
+            record = _record(session_id, fields)
+            change = fn(record)
+            if change.document is None:
+                return change.result
+            status = await script(keys=keys, args=_update_args(fields, record, change))
+            if status == _WRITTEN:
+                return change.result
+            if status == _GONE:
+                return None
+            if (wait := self._lost_race(attempt)) is not None:
+                await asyncio.sleep(wait)
+        raise self._busy(session_id)
+
+    def _lost_race(self, attempt: int) -> float | None:
+        """Count a lost compare-and-set; how long to wait before the next attempt, if any."""
+        with self._conflicts_lock:
+            self.conflicts += 1
+        if self._on_conflict is not None:
+            self._on_conflict()
+        if attempt + 1 >= self.max_attempts:
+            return None
+        return random.uniform(0, min(self._max_backoff, self._backoff * 2**attempt))
+
+    def _busy(self, session_id: str) -> StoreBusyError:
+        return StoreBusyError(
             f"session {session_id}: lost the compare-and-set race {self.max_attempts} times"
         )
+
+    def _async_client(self) -> tuple[redis.asyncio.Redis, Any]:
+        """This event loop's client and update script (a client is bound to one loop)."""
+        loop = asyncio.get_running_loop()
+        opened = self._async_clients.get(loop)
+        if opened is None:
+            client = redis.asyncio.Redis.from_url(self._url, **self._options)
+            opened = (client, client.register_script(_UPDATE))
+            self._async_clients[loop] = opened
+        return opened
+
+    async def aclose(self) -> None:
+        """Close this event loop's asynchronous client, if one was opened."""
+        opened = self._async_clients.pop(asyncio.get_running_loop(), None)
+        if opened is not None:
+            await opened[0].aclose()
 
     @unavailable_on(redis.RedisError)
     def history(self, session_id: str, start: int, limit: int) -> list[tuple[int, bytes]]:
@@ -211,13 +257,21 @@ class RedisStore:
             pipe.exists(session)
             pipe.zrange(history, start, "+inf", byscore=True, offset=0, num=limit)
             exists, members = pipe.execute()
-        if not exists:
+        return _history_rows(exists, members)
+
+    @unavailable_on(redis.RedisError)
+    async def history_async(
+        self, session_id: str, start: int, limit: int
+    ) -> list[tuple[int, bytes]]:
+        """:meth:`history` on this event loop's asynchronous client."""
+        if limit <= 0:
             return []
-        rows = []
-        for member in members:
-            epoch, _, row = bytes(member).partition(b":")
-            rows.append((int(epoch), row))
-        return rows
+        session, history = self.keys(session_id)
+        async with self._async_client()[0].pipeline(transaction=True) as pipe:
+            pipe.exists(session)
+            pipe.zrange(history, start, "+inf", byscore=True, offset=0, num=limit)
+            exists, members = await pipe.execute()
+        return _history_rows(exists, members)
 
     @unavailable_on(redis.RedisError)
     def delete(self, session_id: str) -> bool:
@@ -243,6 +297,34 @@ class RedisStore:
         """Close the client and disconnect its connection pool."""
         self._redis.close()
         self._redis.connection_pool.disconnect()
+
+
+def _update_args(
+    fields: Mapping[bytes | str, bytes | str], record: SessionRecord, change: Change[Any]
+) -> list[bytes | str | int]:
+    """The update script's ARGV for writing ``change`` over ``record`` (read as ``fields``)."""
+    assert change.document is not None
+    args: list[bytes | str | int] = [
+        fields[b"incarnation"],
+        record.version,
+        secrets.token_hex(8),  # this write's token: a re-sent write is recognised as done
+        change.document,
+    ]
+    if change.history is not None:
+        epoch, row = change.history
+        args += [epoch, b"%d:%s" % (epoch, row)]
+    return args
+
+
+def _history_rows(exists: int, members: list[bytes]) -> list[tuple[int, bytes]]:
+    """``(epoch, row)`` pairs from the history members, if the session exists."""
+    if not exists:
+        return []
+    rows = []
+    for member in members:
+        epoch, _, row = bytes(member).partition(b":")
+        rows.append((int(epoch), row))
+    return rows
 
 
 def _record(session_id: str, fields: Mapping[bytes | str, bytes | str]) -> SessionRecord:

@@ -6,12 +6,14 @@ expiry tests really wait (a 1 s TTL, a few of them).
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -21,6 +23,7 @@ from service.stores import (
     SessionRecord,
     SessionStore,
 )
+from service.stores.base import AsyncUpdates, async_updates
 from service.stores.memory import MemoryStore
 from service.stores.sqlite import SQLiteStore
 from tests.stores.counter import count, counter_session, history_row, increment
@@ -354,3 +357,77 @@ def test_concurrent_updates_from_8_threads_are_all_applied_once(harness: Harness
     assert (count(final.document), final.version) == (400, 401)
     assert sorted(n for per_thread in results for n in per_thread) == list(range(1, 401))
     assert store.history(SID, 0, 1000) == [(n, history_row(n)) for n in range(1, 401)]
+
+
+# -- the awaited hot path (async_updates: Redis natively, the others through threads) --------
+
+R = TypeVar("R")
+
+
+def _run(updates: AsyncUpdates, work: Coroutine[Any, Any, R]) -> R:
+    """Await ``work`` on a new event loop, then close what the store opened for that loop."""
+
+    async def main() -> R:
+        try:
+            return await work
+        finally:
+            closer = getattr(updates, "aclose", None)
+            if closer is not None:
+                await closer()
+
+    return asyncio.run(main())
+
+
+def test_awaited_updates_from_8_tasks_mixed_with_8_threads_are_all_applied_once(
+    harness: Harness,
+) -> None:
+    store = harness.store
+    store.create(counter_session(SID))
+    updates = async_updates(store)
+    tasks, threads, each = 8, 8, 25
+
+    async def task() -> list[int]:
+        return [await updates.update_async(SID, increment) or 0 for _ in range(each)]
+
+    async def run_tasks() -> list[list[int]]:
+        return await asyncio.gather(*(task() for _ in range(tasks)))
+
+    def thread() -> list[int]:
+        return [store.update(SID, increment) or 0 for _ in range(each)]
+
+    with ThreadPoolExecutor(threads + 1) as pool:
+        blocking = [pool.submit(thread) for _ in range(threads)]
+        awaited = pool.submit(_run, updates, run_tasks())
+        results = [n for future in blocking for n in future.result()]
+        results += [n for per_task in awaited.result() for n in per_task]
+    total = (tasks + threads) * each
+    final = store.get(SID)
+    assert final is not None
+    assert (count(final.document), final.version) == (total, total + 1)
+    assert sorted(results) == list(range(1, total + 1))
+    assert _run(updates, updates.history_async(SID, 0, 10_000)) == store.history(SID, 0, 10_000)
+
+
+def test_awaited_update_and_history_of_a_missing_session(harness: Harness) -> None:
+    updates = async_updates(harness.store)
+
+    async def both() -> tuple[int | None, list[tuple[int, bytes]]]:
+        return await updates.update_async(OTHER, increment), await updates.history_async(
+            OTHER, 0, 10
+        )
+
+    assert _run(updates, both()) == (None, [])
+
+
+def test_an_exception_in_an_awaited_update_changes_nothing(harness: Harness) -> None:
+    store = harness.store
+    store.create(counter_session(SID, count=5))
+    updates = async_updates(store)
+
+    def refuse(record: SessionRecord) -> Change[int]:
+        raise LookupError(f"refused at {count(record.document)}")
+
+    with pytest.raises(LookupError, match="refused at 5"):
+        _run(updates, updates.update_async(SID, refuse))
+    assert _run(updates, updates.update_async(SID, increment)) == 6
+    assert _run(updates, updates.history_async(SID, 6, 1)) == [(6, history_row(6))]
