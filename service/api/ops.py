@@ -18,7 +18,7 @@ class Health(BaseModel):
 
 
 @router.get("/healthz", summary="Liveness")
-def healthz() -> Health:
+async def healthz() -> Health:
     """The process is up (no dependency is checked)."""
     return Health(status="ok")
 
