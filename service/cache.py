@@ -19,6 +19,10 @@ from fastapi import Request
 
 ENTRY_OVERHEAD = 512
 """Bytes charged per entry on top of its body (key, headers, bookkeeping)."""
+ALIASES = 4096
+"""Most raw requests remembered by :meth:`CurveCache.remember` (least recently used go)."""
+ALIAS_BYTES = 4096
+"""Largest raw request remembered (bigger ones are validated every time)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,7 @@ class CurveCache:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._aliases: OrderedDict[bytes, str] = OrderedDict()
         self._flights: dict[str, _Flight] = {}
         self._lock = threading.Lock()
         self._bytes = 0
@@ -124,6 +129,31 @@ class CurveCache:
                 del self._flights[key]
             flight.done.set()
 
+    def remember(self, raw: bytes, key: str) -> None:
+        """Note that the raw request ``raw`` (body and whatever else selects the answer)
+        validated to the entry ``key``, so a byte-identical repeat can skip validation."""
+        if not self.enabled or len(raw) > ALIAS_BYTES:
+            return
+        with self._lock:
+            self._aliases[raw] = key
+            self._aliases.move_to_end(raw)
+            if len(self._aliases) > ALIASES:
+                self._aliases.popitem(last=False)
+
+    def recall(self, raw: bytes) -> tuple[str, Entry] | None:
+        """The key and cached entry a remembered raw request led to; counts a hit."""
+        if len(raw) > ALIAS_BYTES:
+            return None
+        with self._lock:
+            key = self._aliases.get(raw)
+            entry = None if key is None else self._entries.get(key)
+            if key is None or entry is None:
+                return None
+            self._aliases.move_to_end(raw)
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return key, entry
+
     def _store(self, key: str, entry: Entry) -> None:
         if entry.size > self.max_bytes:
             return
@@ -141,13 +171,14 @@ class CurveCache:
         """Forget every entry (in-flight computations finish and are stored)."""
         with self._lock:
             self._entries.clear()
+            self._aliases.clear()
             self._bytes = 0
 
 
 _CREATE = threading.Lock()
 
 
-async def get_curve_cache(request: Request) -> CurveCache:
+def curve_cache(request: Request) -> CurveCache:
     """The application's curve cache, created on first use from its settings."""
     state = request.app.state
     cache: CurveCache | None = getattr(state, "curve_cache", None)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import HTTPException, Security, status
+from fastapi import HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
 
-from service.api.deps import SettingsDep
+from service.config import Settings
 
 _api_key_header = APIKeyHeader(
     name="X-API-Key",
@@ -18,12 +18,15 @@ _api_key_header = APIKeyHeader(
 
 
 async def require_api_key(
-    settings: SettingsDep, key: Annotated[str | None, Security(_api_key_header)]
+    request: Request, key: Annotated[str | None, Security(_api_key_header)]
 ) -> None:
     """401 unless API keys are off or ``X-API-Key`` is one of them (constant-time compare).
 
-    ``async`` (it does no I/O) so every ``/v1`` request is spared a thread-pool hop.
+    ``async`` (it does no I/O) so every ``/v1`` request is spared a thread-pool hop, and
+    the settings are read directly rather than through a sub-dependency: this runs on every
+    ``/v1`` request, and each level of dependency costs more than the check itself.
     """
+    settings: Settings = request.app.state.settings
     keys = settings.api_key_list
     if not keys:
         return

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Body, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
@@ -23,7 +24,8 @@ from schemas.requests import ScheduleRequest
 from schemas.responses import ScheduleResponse
 from schemas.schedules import SCHEDULE_MODELS, build
 from service import encoding, metrics
-from service.cache import CurveCache, Entry, get_curve_cache
+from service.api.auth import require_api_key
+from service.cache import Entry, curve_cache
 from service.config import Settings
 from service.engine import (
     Curve,
@@ -37,7 +39,27 @@ from service.engine import (
 from service.engine.errors import ScheduleError
 from service.engine.nodes import Node
 
-router = APIRouter(prefix="/v1/schedules", tags=["schedules"])
+
+class RepeatAwareRoute(APIRoute):
+    """The route, plus a shortcut for byte-identical repeats of a request already answered.
+
+    Thousands of ranks ask for the same curve with the same bytes. A repeat whose raw
+    request (body, content type, ``Accept``, ``?series=``) the cache remembers is answered
+    from the cached entry before any parsing or validation; the API key is still checked.
+    Anything else, including every refusal, goes through the declared route unchanged.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        declared = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            repeat = await _answer_repeat(request)
+            return repeat if repeat is not None else await declared(request)
+
+        return handler
+
+
+router = APIRouter(prefix="/v1/schedules", tags=["schedules"], route_class=RepeatAwareRoute)
 
 VERSION = "2"
 """Bumped whenever a change to the engine may change any value (invalidates ETags)."""
@@ -49,8 +71,6 @@ INLINE_TYPES = frozenset({"OneCycleLR", "CosineAnnealingLR", "CosineAnnealingWar
 on the event loop (tens of microseconds: fast closed forms, no expressions); everything
 else in the thread pool, since expressions and compositions can take seconds and the loop
 (and with it every other request and the time limit) must stay responsive."""
-
-CacheDep = Annotated[CurveCache, Depends(get_curve_cache)]
 
 
 def _examples() -> dict[str, dict[str, Any]]:
@@ -143,19 +163,20 @@ def _series(http: Request) -> encoding.Series:
 async def compute_schedule(
     request: Annotated[ScheduleRequest, Body(openapi_examples=_examples())],
     http: Request,
-    cache: CacheDep,
 ) -> Response:
     """The lr of every param group at steps ``range(start, steps, stride)``.
 
     *The LR at step k* is ``optimizer.param_groups[g]["lr"]`` after the scheduler was
     constructed and ``step()`` was then called k times; values equal PyTorch 2.13's.
     """
-    # The query and header parameters (documented in _PARAMETERS) are read here rather than
-    # declared: FastAPI's per-parameter machinery costs more than this whole lookup.
+    # The query and header parameters (documented in _PARAMETERS) and the cache are read
+    # here rather than declared: FastAPI's per-parameter machinery costs more than the
+    # lookups themselves.
     series = _series(http)
     accept = http.headers.get("accept")
     if_none_match = http.headers.get("if-none-match")
     settings: Settings = http.app.state.settings
+    cache = curve_cache(http)
     media_type = encoding.negotiate(accept)
     if media_type is None:
         raise HTTPException(
@@ -195,6 +216,34 @@ async def compute_schedule(
     else:
         entry, hit = await run_in_threadpool(cache.get_or_compute, tag, job.encoded)
     metrics.CURVE_CACHE.labels(result="hit" if hit else "miss").inc()
+    cache.remember(_raw_request(http, await http.body(), media_type, series), tag)
+    return encoding.SlicedResponse(
+        entry.body, media_type=entry.media_type, headers=headers | entry.headers
+    )
+
+
+def _raw_request(http: Request, body: bytes, media_type: str, series: str) -> bytes:
+    """Everything that selects the answer to a request, as one key (see RepeatAwareRoute)."""
+    content_type = http.headers.get("content-type", "")
+    return b"\0".join((media_type.encode(), series.encode(), content_type.encode(), body))
+
+
+async def _answer_repeat(http: Request) -> Response | None:
+    """The cached answer to a byte-identical repeat of an answered request, else ``None``."""
+    body = await http.body()
+    series = http.query_params.get("series", "lr")
+    media_type = encoding.negotiate(http.headers.get("accept"))
+    if media_type is None or series not in ("lr", "momentum"):
+        return None
+    found = curve_cache(http).recall(_raw_request(http, body, media_type, series))
+    if found is None:
+        return None
+    await require_api_key(http, http.headers.get("x-api-key"))
+    tag, entry = found
+    headers = {"ETag": tag, "Vary": "Accept"}
+    if encoding.matches(http.headers.get("if-none-match"), tag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    metrics.CURVE_CACHE.labels(result="hit").inc()
     return encoding.SlicedResponse(
         entry.body, media_type=entry.media_type, headers=headers | entry.headers
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 
 import service.engine as engine
 from service import encoding
+from service.cache import CurveCache, Entry
 from service.config import Settings
 from service.main import create_app
 
@@ -18,6 +20,7 @@ COSINE = {"type": "CosineAnnealingLR", "T_max": 1000, "eta_min": 0.001}
 ONE_CYCLE = {"type": "OneCycleLR", "max_lr": [0.1, 0.2], "total_steps": 5000}
 NPY = {"Accept": encoding.NPY}
 F32 = {"Accept": encoding.FLOAT32}
+JSON_TYPE = {"Content-Type": "application/json"}
 
 
 def make_client(**settings: Any) -> TestClient:
@@ -92,6 +95,112 @@ def test_if_none_match_still_answers_304(buffered: TestClient) -> None:
     tag = buffered.post("/v1/schedules", json=body).headers["etag"]
     again = buffered.post("/v1/schedules", json=body, headers={"If-None-Match": tag})
     assert again.status_code == 304 and again.content == b""
+
+
+# -- byte-identical repeats (RepeatAwareRoute): answered before validation --------------------
+
+
+@pytest.fixture
+def recalls(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each lookup of a raw request found a remembered answer, in order."""
+    found: list[bool] = []
+    recall = CurveCache.recall
+
+    def spy(self: CurveCache, raw: bytes) -> tuple[str, Entry] | None:
+        answer = recall(self, raw)
+        found.append(answer is not None)
+        return answer
+
+    monkeypatch.setattr(CurveCache, "recall", spy)
+    return found
+
+
+def test_a_byte_identical_repeat_is_answered_from_the_cache_with_the_same_headers(
+    recalls: list[bool],
+) -> None:
+    client = make_client()
+    raw = json.dumps({"schedule": ONE_CYCLE, "lr": [0.001, 0.002], "steps": 1000})
+    first = client.post("/v1/schedules", content=raw, headers=JSON_TYPE)
+    second = client.post("/v1/schedules", content=raw, headers=JSON_TYPE)
+    assert recalls == [False, True]
+    assert first.status_code == second.status_code == 200
+    assert first.content == second.content
+    assert _answer_headers(first) == _answer_headers(second)
+    lr = np.array(second.json()["lr"])
+    fresh = make_client().post("/v1/schedules", content=raw, headers=JSON_TYPE).json()
+    np.testing.assert_array_equal(lr, np.array(fresh["lr"]))
+
+
+def test_a_repeat_in_another_representation_gets_that_representation(
+    recalls: list[bool],
+) -> None:
+    client = make_client()
+    raw = json.dumps({"schedule": ONE_CYCLE, "lr": [0.001, 0.002], "steps": 500})
+    as_json = client.post("/v1/schedules", content=raw, headers=JSON_TYPE)
+    as_npy = client.post("/v1/schedules", content=raw, headers=JSON_TYPE | NPY)
+    momentum = client.post("/v1/schedules?series=momentum", content=raw, headers=JSON_TYPE | NPY)
+    repeats = [
+        client.post("/v1/schedules", content=raw, headers=JSON_TYPE | NPY),
+        client.post("/v1/schedules?series=momentum", content=raw, headers=JSON_TYPE | NPY),
+    ]
+    assert recalls == [False, False, False, True, True]
+    assert as_npy.headers["content-type"] == repeats[0].headers["content-type"] == encoding.NPY
+    assert repeats[0].content == as_npy.content and repeats[1].content == momentum.content
+    np.testing.assert_array_equal(
+        np.load(io.BytesIO(repeats[1].content), allow_pickle=False),
+        np.array(as_json.json()["momentum"]),
+    )
+
+
+def test_a_repeat_still_needs_the_api_key(recalls: list[bool]) -> None:
+    client = make_client(api_keys="k1,k2")
+    raw = json.dumps({"schedule": COSINE, "steps": 300})
+    good = client.post("/v1/schedules", content=raw, headers=JSON_TYPE | {"X-API-Key": "k2"})
+    assert good.status_code == 200
+    for key in (None, "k3"):
+        headers = JSON_TYPE | ({} if key is None else {"X-API-Key": key})
+        refused = client.post("/v1/schedules", content=raw, headers=headers)
+        assert refused.status_code == 401, refused.text
+        assert refused.headers["www-authenticate"] == "ApiKey"
+    again = client.post("/v1/schedules", content=raw, headers=JSON_TYPE | {"X-API-Key": "k1"})
+    assert again.status_code == 200 and again.content == good.content
+    assert recalls == [False, True, True, True]
+
+
+def test_a_repeat_with_if_none_match_is_a_304(recalls: list[bool]) -> None:
+    client = make_client()
+    raw = json.dumps({"schedule": COSINE, "steps": 200})
+    tag = client.post("/v1/schedules", content=raw, headers=JSON_TYPE).headers["etag"]
+    again = client.post("/v1/schedules", content=raw, headers=JSON_TYPE | {"If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == tag
+    other = client.post("/v1/schedules", content=raw, headers=JSON_TYPE | {"If-None-Match": '"x"'})
+    assert other.status_code == 200 and other.headers["etag"] == tag
+    assert recalls == [False, True, True]
+
+
+def test_an_equivalent_request_in_other_bytes_is_validated_and_hits_the_same_entry(
+    recalls: list[bool],
+) -> None:
+    client = make_client()
+    body = {"schedule": COSINE, "lr": 0.1, "steps": 250}
+    first = client.post("/v1/schedules", content=json.dumps(body), headers=JSON_TYPE)
+    spaced = client.post("/v1/schedules", content=json.dumps(body, indent=2), headers=JSON_TYPE)
+    assert recalls == [False, False]
+    assert spaced.content == first.content and spaced.headers["etag"] == first.headers["etag"]
+
+
+def test_refused_requests_are_never_remembered(recalls: list[bool]) -> None:
+    client = make_client()
+    raw = json.dumps({"schedule": {"type": "StepLR", "step_size": 0}, "steps": 10})
+    answers = [client.post("/v1/schedules", content=raw, headers=JSON_TYPE) for _ in range(2)]
+    assert [answer.status_code for answer in answers] == [422, 422]
+    assert answers[0].json() == answers[1].json()
+    assert recalls == [False, False]
+
+
+def _answer_headers(response: Any) -> dict[str, str]:
+    """The headers that describe the answer (not the per-request id)."""
+    return {k: v for k, v in response.headers.items() if k not in ("x-request-id", "date")}
 
 
 @pytest.mark.parametrize(

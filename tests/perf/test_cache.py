@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from service.cache import ENTRY_OVERHEAD, CurveCache, Entry
+from service.cache import ALIAS_BYTES, ALIASES, ENTRY_OVERHEAD, CurveCache, Entry
 
 
 def entry(size: int, tag: str = "x") -> Entry:
@@ -148,3 +148,49 @@ def test_different_keys_compute_concurrently() -> None:
     for worker in workers:
         worker.join()
     assert len(cache) == 2
+
+
+def test_a_remembered_raw_request_recalls_its_key_and_entry() -> None:
+    cache = CurveCache(1 << 20)
+    stored, _ = cache.get_or_compute("tag", lambda: entry(10))
+    assert cache.recall(b"raw") is None
+    cache.remember(b"raw", "tag")
+    assert cache.recall(b"raw") == ("tag", stored)
+    assert cache.hits == 1
+    assert cache.recall(b"raw2") is None
+
+
+def test_a_remembered_raw_request_whose_entry_was_evicted_is_not_recalled() -> None:
+    size = 1000
+    cache = CurveCache(2 * (size + ENTRY_OVERHEAD))
+    cache.get_or_compute("a", lambda: entry(size))
+    cache.remember(b"raw-a", "a")
+    for key in "bc":
+        cache.get_or_compute(key, lambda: entry(size))
+    assert cache.get("a") is None
+    assert cache.recall(b"raw-a") is None
+
+
+def test_remembered_raw_requests_are_bounded_and_least_recently_used_go_first() -> None:
+    cache = CurveCache(1 << 20)
+    cache.get_or_compute("tag", lambda: entry(1))
+    for n in range(ALIASES):
+        cache.remember(b"raw%d" % n, "tag")
+    assert cache.recall(b"raw0") is not None  # now raw1 is the least recently used
+    cache.remember(b"one more", "tag")
+    assert cache.recall(b"raw1") is None
+    assert cache.recall(b"raw0") is not None and cache.recall(b"one more") is not None
+
+
+def test_big_raw_requests_and_a_disabled_cache_remember_nothing() -> None:
+    cache = CurveCache(1 << 20)
+    cache.get_or_compute("tag", lambda: entry(1))
+    big = b"x" * (ALIAS_BYTES + 1)
+    cache.remember(big, "tag")
+    assert cache.recall(big) is None
+    disabled = CurveCache(0)
+    disabled.remember(b"raw", "tag")
+    assert disabled.recall(b"raw") is None
+    cache.remember(b"raw", "tag")
+    cache.clear()
+    assert cache.recall(b"raw") is None
