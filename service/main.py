@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from service import logs, metrics
 from service.api import ops, plateau, plot, schedules, sessions
@@ -77,7 +78,29 @@ async def _http_error_handler(request: Request, exc: Exception) -> Response:
             }
         ]
         return JSONResponse({"detail": detail}, status_code=422)
+    if exc.status_code == 405:
+        # Starlette answers from the first route whose path matches, so its Allow header
+        # lists only that route's methods; RFC 9110 wants every method the resource has.
+        allow = ", ".join(_allowed_methods(request))
+        exc = StarletteHTTPException(
+            405, exc.detail, headers={**(exc.headers or {}), "Allow": allow}
+        )
     return await http_exception_handler(request, exc)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods some route of the application answers at this request's path."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
 
 
 async def _store_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:

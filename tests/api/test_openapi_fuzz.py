@@ -260,11 +260,6 @@ def test_every_documented_request_example_is_answered_as_documented(
 DOCUMENTED_PATHS = sorted(schema.raw_schema["paths"])
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known gap: Starlette answers 405 from the first route matching the path, so Allow "
-    "lists only that route's methods (GET for /v1/sessions/{session_id}, not DELETE)",
-)
 @pytest.mark.parametrize("path", DOCUMENTED_PATHS)
 def test_an_undocumented_method_is_405_with_an_allow_header_of_the_documented_ones(
     path: str,
