@@ -17,6 +17,15 @@ makes a session deleted and re-created under the same id (version 1 again) a con
 match. The writer token makes a write whose reply was lost and that redis-py re-sent count
 once: the script recognises its own write and reports success instead of a conflict.
 
+One round trip: :meth:`RedisStore.update_async` (the metric-report path) remembers the last
+record each session had in this process and tries its compare-and-set on that guess without
+reading first; a conflicting script answers with the current hash, so a stale guess costs
+the same two round trips as a read would have, and a fresh one (the usual case when the same
+process handles a session's consecutive reports) costs one. Only a confirmed write makes a
+guess count: a decision not to write, or an exception, from ``fn`` on a guessed record is
+made again on a fresh read before it is returned or raised, and a stale guess is not a lost
+race (no backoff, not counted).
+
 TTL: the script sets the document, bumps the version, stores the history row and
 ``PEXPIRE``-s both keys in one step, so the expiry is refreshed on every write (never on a
 read) and both keys vanish together; ``expires_at`` is computed from the server's clock.
@@ -38,7 +47,8 @@ import secrets
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import redis
@@ -69,18 +79,20 @@ return expires_at
 
 # KEYS: session, history. ARGV: incarnation, version read, writer token, document,
 # then epoch and history member (only when there is a history row).
-# Returns 1 (written), 0 (the session changed since it was read) or -1 (the session is gone).
+# Returns {1, expires_at} (written), {0, <the session's hash as HGETALL gives it>} (it changed
+# since it was read) or {-1} (it is gone).
 _UPDATE = """
-local current = redis.call('HMGET', KEYS[1], 'incarnation', 'version', 'ttl_seconds', 'writer')
-if not current[2] then return -1 end
+local current = redis.call('HMGET', KEYS[1], 'incarnation', 'version', 'ttl_seconds', 'writer',
+                           'expires_at')
+if not current[2] then return {-1} end
 if current[1] ~= ARGV[1] or current[2] ~= ARGV[2] then
-    if current[4] == ARGV[3] then return 1 end
-    return 0
+    if current[4] == ARGV[3] then return {1, current[5]} end
+    return {0, redis.call('HGETALL', KEYS[1])}
 end
 local ttl = tonumber(current[3])
 local now = redis.call('TIME')
-redis.call('HSET', KEYS[1], 'document', ARGV[4], 'writer', ARGV[3],
-           'expires_at', string.format('%.6f', now[1] + now[2] / 1e6 + ttl))
+local expires_at = string.format('%.6f', now[1] + now[2] / 1e6 + ttl)
+redis.call('HSET', KEYS[1], 'document', ARGV[4], 'writer', ARGV[3], 'expires_at', expires_at)
 redis.call('HINCRBY', KEYS[1], 'version', 1)
 if ARGV[5] then
     redis.call('ZREMRANGEBYSCORE', KEYS[2], ARGV[5], ARGV[5])
@@ -88,10 +100,15 @@ if ARGV[5] then
 end
 redis.call('PEXPIRE', KEYS[1], ttl * 1000)
 redis.call('PEXPIRE', KEYS[2], ttl * 1000)
-return 1
+return {1, expires_at}
 """
 
 _WRITTEN, _CONFLICT, _GONE = 1, 0, -1
+GUESSES = 4096
+"""Sessions whose last record :meth:`RedisStore.update_async` remembers, per store."""
+
+Fields = dict[bytes | str, bytes | str]
+"""A session hash as redis-py returns it."""
 
 
 _TIMEOUTS = {"socket_connect_timeout": 5.0, "socket_timeout": 10.0, "health_check_interval": 30}
@@ -140,6 +157,8 @@ class RedisStore:
             **{option: value for option, value in _TIMEOUTS.items() if f"{option}=" not in url},
         }
         self._redis: redis.Redis = redis.Redis.from_url(url, **self._options)
+        self._guesses: OrderedDict[str, Fields] = OrderedDict()
+        self._guesses_lock = threading.Lock()
         self._async_clients: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, tuple[redis.asyncio.Redis, Any]
         ] = weakref.WeakKeyDictionary()
@@ -184,10 +203,10 @@ class RedisStore:
             change = fn(record)
             if change.document is None:
                 return change.result
-            status = self._update(keys=keys, args=_update_args(fields, record, change))
-            if status == _WRITTEN:
+            reply = self._update(keys=keys, args=_update_args(fields, record, change))
+            if reply[0] == _WRITTEN:
                 return change.result
-            if status == _GONE:  # deleted or expired since it was read
+            if reply[0] == _GONE:  # deleted or expired since it was read
                 return None
             if (wait := self._lost_race(attempt)) is not None:
                 time.sleep(wait)
@@ -197,25 +216,65 @@ class RedisStore:
     async def update_async(
         self, session_id: str, fn: Callable[[SessionRecord], Change[T]]
     ) -> T | None:
-        """:meth:`update` on this event loop's asynchronous client (no thread, no blocking)."""
+        """:meth:`update` on this event loop's asynchronous client, in one round trip when
+        this process's last record of the session is still current (see the module doc)."""
         client, script = self._async_client()
         keys = self.keys(session_id)
-        for attempt in range(self.max_attempts):
+        fields = self._guess(session_id)
+        guessed = fields is not None
+        if fields is None:
             fields = await client.hgetall(keys[0])
+        lost = 0
+        while True:
             if not fields:
+                self._remember(session_id, None)
                 return None
             record = _record(session_id, fields)
-            change = fn(record)
+            try:
+                change = fn(record)
+            except Exception:
+                if not guessed:
+                    raise
+                fields, guessed = await client.hgetall(keys[0]), False
+                continue
             if change.document is None:
+                if guessed:
+                    fields, guessed = await client.hgetall(keys[0]), False
+                    continue
+                self._remember(session_id, fields)
                 return change.result
-            status = await script(keys=keys, args=_update_args(fields, record, change))
-            if status == _WRITTEN:
+            args = _update_args(fields, record, change)
+            reply = await script(keys=keys, args=args)
+            if reply[0] == _WRITTEN:
+                self._remember(session_id, _written(fields, args, reply[1]))
                 return change.result
-            if status == _GONE:
+            if reply[0] == _GONE:
+                self._remember(session_id, None)
                 return None
-            if (wait := self._lost_race(attempt)) is not None:
-                await asyncio.sleep(wait)
-        raise self._busy(session_id)
+            fields = _hash(reply[1])
+            if guessed:  # the guess was stale: not a race lost to another writer
+                guessed = False
+                continue
+            wait = self._lost_race(lost)
+            lost += 1
+            if wait is None:
+                raise self._busy(session_id)
+            await asyncio.sleep(wait)
+
+    def _guess(self, session_id: str) -> Fields | None:
+        with self._guesses_lock:
+            return self._guesses.get(session_id)
+
+    def _remember(self, session_id: str, fields: Fields | None) -> None:
+        """Keep ``fields`` as the session's last known record (``None``: forget it)."""
+        with self._guesses_lock:
+            if fields is None:
+                self._guesses.pop(session_id, None)
+                return
+            self._guesses[session_id] = fields
+            self._guesses.move_to_end(session_id)
+            if len(self._guesses) > GUESSES:
+                self._guesses.popitem(last=False)
 
     def _lost_race(self, attempt: int) -> float | None:
         """Count a lost compare-and-set; how long to wait before the next attempt, if any."""
@@ -314,6 +373,21 @@ def _update_args(
         epoch, row = change.history
         args += [epoch, b"%d:%s" % (epoch, row)]
     return args
+
+
+def _written(fields: Fields, args: Sequence[bytes | str | int], expires_at: bytes) -> Fields:
+    """The session's hash after the update script wrote ``args`` over ``fields``."""
+    written = dict(fields)
+    written[b"version"] = b"%d" % (int(fields[b"version"]) + 1)
+    written[b"writer"] = str(args[2]).encode()
+    written[b"document"] = args[3] if isinstance(args[3], bytes) else str(args[3]).encode()
+    written[b"expires_at"] = expires_at
+    return written
+
+
+def _hash(flat: Sequence[bytes]) -> Fields:
+    """A hash from the flat ``[field, value, ...]`` list HGETALL gives inside a script."""
+    return dict(zip(flat[0::2], flat[1::2], strict=True))
 
 
 def _history_rows(exists: int, members: list[bytes]) -> list[tuple[int, bytes]]:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import redis
+import redis.asyncio
 from redis.crc import key_slot
 
 from service.stores import Change, SessionRecord, StoreBusyError, open_store
@@ -124,8 +128,10 @@ def test_a_resent_write_is_applied_once(store: RedisStore, client: redis.Redis) 
     incarnation = client.hget(store.keys(SID)[0], "incarnation")
     assert incarnation is not None
     write = [incarnation, created.version, "writer-token", b"1", 1, b"1:" + history_row(1)]
-    assert store._update(keys=store.keys(SID), args=write) == 1
-    assert store._update(keys=store.keys(SID), args=write) == 1  # its reply was lost; resent
+    first = store._update(keys=store.keys(SID), args=write)
+    resent = store._update(keys=store.keys(SID), args=write)  # its reply was lost; resent
+    assert first[0] == resent[0] == 1
+    assert first[1] == resent[1]  # the expiry the write set
     final = store.get(SID)
     assert final is not None
     assert (final.document, final.version) == (b"1", 2)
@@ -181,3 +187,96 @@ def test_lost_races_are_reported_to_the_conflict_callback(redis_url: str) -> Non
     finally:
         first.close()
         second.close()
+
+
+# -- update_async: one round trip on a current guess ------------------------------------------
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Commands the asynchronous clients send (one round trip each), by name."""
+    counts: Counter[str] = Counter()
+    execute = redis.asyncio.Redis.execute_command
+
+    async def counting(self: redis.asyncio.Redis, *args: Any, **options: Any) -> Any:
+        counts[str(args[0]).upper()] += 1
+        return await execute(self, *args, **options)
+
+    monkeypatch.setattr(redis.asyncio.Redis, "execute_command", counting)
+    return counts
+
+
+def _awaited(store: RedisStore, *updates: Callable[[SessionRecord], Change[Any]]) -> list[Any]:
+    """Apply ``updates`` one after another with ``update_async`` on one event loop."""
+
+    async def run() -> list[Any]:
+        try:
+            return [await store.update_async(SID, fn) for fn in updates]
+        finally:
+            await store.aclose()
+
+    return asyncio.run(run())
+
+
+def test_consecutive_awaited_updates_from_one_process_take_one_round_trip_each(
+    store: RedisStore, sent: Counter[str]
+) -> None:
+    store.create(counter_session(SID))
+    _awaited(store, increment)  # the first one reads: nothing is known yet
+    assert sent == {"HGETALL": 1, "EVALSHA": 1}
+    sent.clear()
+    assert _awaited(store, *[increment] * 10) == list(range(2, 12))
+    assert sent == {"EVALSHA": 10}
+    assert store.conflicts == 0
+    final = store.get(SID)
+    assert final is not None and (count(final.document), final.version) == (11, 12)
+    assert store.history(SID, 0, 100) == [(n, history_row(n)) for n in range(1, 12)]
+
+
+def test_a_stale_guess_is_corrected_by_the_script_and_is_not_a_lost_race(
+    store: RedisStore, other: RedisStore, sent: Counter[str]
+) -> None:
+    store.create(counter_session(SID))
+    _awaited(store, increment)
+    other.update(SID, increment)  # another process moves the session on: the guess is stale
+    sent.clear()
+    assert _awaited(store, increment) == [3]
+    assert sent == {"EVALSHA": 2}  # the conflicting script answered with the current hash
+    assert store.conflicts == 0
+    assert [epoch for epoch, _ in store.history(SID, 0, 100)] == [1, 2, 3]
+
+
+def test_decisions_without_a_write_and_exceptions_are_made_on_a_fresh_read(
+    store: RedisStore, other: RedisStore
+) -> None:
+    store.create(counter_session(SID))
+    _awaited(store, increment)  # this process now guesses count 1
+    other.update(SID, increment)  # count 2
+
+    def peek(record: SessionRecord) -> Change[int]:
+        return Change(None, None, count(record.document))
+
+    def refuse_the_past(record: SessionRecord) -> Change[int]:
+        if count(record.document) < 2:
+            raise LookupError("decided on a stale record")
+        return increment(record)
+
+    assert _awaited(store, peek) == [2]
+    other.update(SID, increment)  # count 3; the guess (2) is stale again
+    assert _awaited(store, refuse_the_past) == [4]
+
+
+def test_an_awaited_update_of_a_deleted_or_recreated_session_is_not_fooled_by_the_guess(
+    store: RedisStore, other: RedisStore
+) -> None:
+    store.create(counter_session(SID))
+    _awaited(store, increment, increment)
+    other.delete(SID)
+    assert _awaited(store, increment) == [None]
+    other.create(counter_session(SID, count=100))  # same id, version 1 again
+    _awaited(store, increment)  # no guess after None: reads
+    other.delete(SID)
+    other.create(counter_session(SID, count=500))
+    assert _awaited(store, increment) == [501]
+    final = store.get(SID)
+    assert final is not None and (count(final.document), final.version) == (501, 2)
