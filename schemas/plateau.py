@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Tag, field_validator
 from pydantic_core import PydanticCustomError
 
-from schemas.fields import MAX_INT
-from schemas.numbers import NonFiniteFloat
+from schemas.fields import BoundedInt, FiniteFloat, LearningRate
+from schemas.numbers import A_NUMBER, AN_INTEGER, Boolean, NonFiniteFloat
 from service.engine.errors import ScheduleError
 from service.engine.plateau import PlateauConfig
 
@@ -24,13 +24,10 @@ __all__ = [
     "group_lrs",
 ]
 
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
-"""A finite JSON number."""
-
-LearningRate = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
-"""One param group's learning rate: finite and >= 0 (PyTorch optimizers reject lr < 0)."""
-
-_LearningRates = LearningRate | Annotated[list[LearningRate], Field(min_length=1)]
+_LearningRates = (
+    Annotated[LearningRate, Tag("constrained-float")]
+    | Annotated[list[LearningRate], Field(min_length=1), Tag("list[constrained-float]")]
+)
 
 _SPEC_EXAMPLE: dict[str, Any] = {
     "type": "ReduceLROnPlateau",
@@ -71,10 +68,8 @@ class ReduceLROnPlateau(BaseModel):
         description="Multiplier of the LR at a reduction: new_lr = lr * factor. Must be < 1.",
         json_schema_extra={"exclusiveMaximum": 1.0},
     )
-    patience: int = Field(
+    patience: BoundedInt = Field(
         default=10,
-        ge=-MAX_INT,
-        le=MAX_INT,
         description=(
             "Bad epochs tolerated before a reduction: the LR is cut when more than `patience` "
             "steps in a row did not improve. 0 cuts after one bad step, -1 on every step."
@@ -91,13 +86,13 @@ class ReduceLROnPlateau(BaseModel):
             '"both": `best * threshold + min_delta` (optax `rtol`/`atol`; not PyTorch).'
         ),
     )
-    cooldown: int = Field(
+    cooldown: BoundedInt = Field(
         default=0,
-        ge=-MAX_INT,
-        le=MAX_INT,
         description="Steps after a reduction during which bad epochs are not counted.",
     )
-    min_lr: FiniteFloat | list[FiniteFloat] = Field(
+    min_lr: (
+        Annotated[FiniteFloat, Tag("float")] | Annotated[list[FiniteFloat], Tag("list[float]")]
+    ) = Field(
         default=0.0,
         description="Lower bound on the LR: one number for all groups, or one per group.",
     )
@@ -113,26 +108,23 @@ class ReduceLROnPlateau(BaseModel):
             "earlier for the same number. Everything else stays PyTorch's."
         ),
     )
-    min_delta: FiniteFloat | None = Field(
+    min_delta: Annotated[float, Field(ge=0.0, allow_inf_nan=False), A_NUMBER] | None = Field(
         default=None,
-        ge=0.0,
         description=(
             "Not PyTorch's. Keras/fastai's absolute margin: with threshold_mode \"abs\" it is "
             'the threshold (do not give `threshold` too); with "both" it is the absolute part '
             '(optax `atol`) and `threshold` the relative part (`rtol`). Not with "rel".'
         ),
     )
-    sign_safe_threshold: bool = Field(
+    sign_safe_threshold: Boolean = Field(
         default=False,
         description=(
             "Not PyTorch's. Measure the relative margin on `|best|` (min: `metric < best - "
             "threshold * |best|`), so negative metrics (NLL, -reward) can improve."
         ),
     )
-    accumulation_size: int = Field(
+    accumulation_size: Annotated[int, Field(ge=1, le=1_000_000), AN_INTEGER] = Field(
         default=1,
-        ge=1,
-        le=1_000_000,
         description=(
             "Not PyTorch's (optax). Decide only every `accumulation_size` steps, on the mean "
             "of the metrics since the last decision; the steps between keep the lr."

@@ -23,6 +23,7 @@ from schemas.fields import (
     expressions,
     per_group,
 )
+from schemas.numbers import A_NUMBER, AN_INTEGER, Boolean
 from service.engine import cosine, cyclic, lambdas, multiplicative
 from service.engine.errors import Loc, ScheduleError
 from service.engine.nodes import Node
@@ -119,6 +120,7 @@ class ConstantLR(BaseModel):
     factor: Annotated[
         float,
         Field(ge=0.0, le=1.0, description="Constant multiplicative factor, between 0 and 1."),
+        A_NUMBER,
     ] = 1.0 / 3
     total_iters: Number = 5
 
@@ -138,9 +140,10 @@ class LinearLR(BaseModel):
     start_factor: Annotated[
         float,
         Field(gt=0.0, le=1.0, description="Starting factor: greater than 0, at most 1."),
+        A_NUMBER,
     ] = 1.0 / 3
     end_factor: Annotated[
-        float, Field(ge=0.0, le=1.0, description="Ending factor: between 0 and 1.")
+        float, Field(ge=0.0, le=1.0, description="Ending factor: between 0 and 1."), A_NUMBER
     ] = 1.0
     total_iters: Number = 5
 
@@ -202,7 +205,9 @@ class CosineAnnealingWarmRestarts(BaseModel):
     type: Literal["CosineAnnealingWarmRestarts"]
     T_0: Annotated[PositiveStrictInt, Field(description="Expected positive integer T_0.")]
     T_mult: Annotated[
-        StrictInt, Field(ge=1, le=1_000_000, description="Expected integer T_mult >= 1.")
+        StrictInt,
+        Field(ge=1, le=1_000_000, description="Expected integer T_mult >= 1."),
+        AN_INTEGER,
     ] = 1
     eta_min: FiniteFloat = 0.0
 
@@ -245,7 +250,7 @@ class CyclicLR(BaseModel):
             description="`cycle` or `iterations` (PyTorch treats any other value as iterations).",
         ),
     ] = "cycle"
-    cycle_momentum: bool = True
+    cycle_momentum: Boolean = True
     base_momentum: PerGroup = 0.8
     max_momentum: PerGroup = 0.9
 
@@ -285,16 +290,17 @@ class OneCycleLR(BaseModel):
     steps_per_epoch: PositiveStrictInt | None = None
     pct_start: Annotated[
         float,
-        BeforeValidator(_float_not_int),
         Field(ge=0.0, le=1.0, allow_inf_nan=False, description="A float between 0 and 1."),
+        BeforeValidator(_float_not_int),
+        A_NUMBER,
     ] = 0.3
     anneal_strategy: Literal["cos", "linear"] = "cos"
-    cycle_momentum: bool = True
+    cycle_momentum: Boolean = True
     base_momentum: PerGroup = 0.85
     max_momentum: PerGroup = 0.95
     div_factor: FiniteFloat = 25.0
     final_div_factor: FiniteFloat = 1e4
-    three_phase: bool = False
+    three_phase: Boolean = False
 
     def to_node(self, groups: int, loc: Loc) -> Node:
         """The engine scheduler for ``groups`` param groups."""

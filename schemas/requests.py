@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.fields import MAX_INT, LearningRates
+from schemas.numbers import AN_INTEGER
 from schemas.schedules import ScheduleSpec
 
 
@@ -32,10 +33,16 @@ class ScheduleRequest(BaseModel):
         description="The optimizer's learning rate: one number, or one per param group.",
     )
     steps: Annotated[
-        int, Field(ge=0, le=MAX_INT, description="Length of the schedule (exclusive end).")
+        int,
+        Field(ge=0, le=MAX_INT, description="Length of the schedule (exclusive end)."),
+        AN_INTEGER,
     ]
-    start: Annotated[int, Field(ge=0, le=MAX_INT, description="First step returned.")] = 0
-    stride: Annotated[int, Field(ge=1, le=MAX_INT, description="Distance between steps.")] = 1
+    start: Annotated[
+        int, Field(ge=0, le=MAX_INT, description="First step returned."), AN_INTEGER
+    ] = 0
+    stride: Annotated[
+        int, Field(ge=1, le=MAX_INT, description="Distance between steps."), AN_INTEGER
+    ] = 1
 
     @property
     def lrs(self) -> list[float]:

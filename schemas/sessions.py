@@ -6,11 +6,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from schemas.fields import MAX_GROUPS, MAX_INT, FiniteFloat, LearningRates
-from schemas.numbers import NonFiniteFloat
+from schemas.fields import MAX_GROUPS, MAX_INT, BoundedInt, FiniteFloat, LearningRate, LearningRates
+from schemas.numbers import A_NUMBER, AN_INTEGER, NonFiniteFloat
 from schemas.plateau import ReduceLROnPlateau
 
-WorldSize = Annotated[int, Field(ge=1, le=4096, description="Ranks that report each epoch.")]
+WorldSize = Annotated[
+    int, Field(ge=1, le=4096, description="Ranks that report each epoch."), AN_INTEGER
+]
+Count = Annotated[int, Field(ge=0, le=MAX_INT), AN_INTEGER]
+"""An epoch or step count (>= 0)."""
 SessionId = Annotated[str, Field(description="The session id, as returned at creation.")]
 
 
@@ -25,20 +29,19 @@ class PlateauStateDict(BaseModel):
     factor: FiniteFloat
     default_min_lr: FiniteFloat | None = None
     min_lrs: Annotated[list[FiniteFloat], Field(min_length=1, max_length=MAX_GROUPS)]
-    patience: Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
-    cooldown: Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
+    patience: BoundedInt
+    cooldown: BoundedInt
     eps: FiniteFloat
-    last_epoch: Annotated[int, Field(ge=0, le=MAX_INT)]
+    last_epoch: Count
     last_lr: Annotated[
-        list[Annotated[float, Field(ge=0.0, allow_inf_nan=False)]] | None,
-        Field(alias="_last_lr", max_length=MAX_GROUPS),
+        list[LearningRate] | None, Field(alias="_last_lr", max_length=MAX_GROUPS)
     ] = None
     mode: Literal["min", "max"]
     threshold: FiniteFloat
     threshold_mode: Literal["rel", "abs"]
     best: NonFiniteFloat
-    cooldown_counter: Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
-    num_bad_epochs: Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
+    cooldown_counter: BoundedInt
+    num_bad_epochs: BoundedInt
 
     @field_validator("factor")
     @classmethod
@@ -89,6 +92,7 @@ class SessionCreate(BaseModel):
     ttl_seconds: Annotated[
         int,
         Field(ge=1, le=366 * 86400, description="Lifetime after the last write (seconds)."),
+        AN_INTEGER,
     ] = 604800
     warmup_steps: Annotated[
         int,
@@ -97,10 +101,12 @@ class SessionCreate(BaseModel):
             le=10_000_000,
             description="Epochs of linear warmup before the plateau rule applies (0: none).",
         ),
+        AN_INTEGER,
     ] = 0
     warmup_start_factor: Annotated[
         float,
         Field(gt=0.0, le=1.0, description="The warmup starts at this fraction of the lr."),
+        A_NUMBER,
     ] = 0.1
 
     @model_validator(mode="after")
@@ -137,9 +143,9 @@ class ReportRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"epoch": 0, "metric": 0.731, "rank": 0}]}
     )
 
-    epoch: Annotated[int, Field(ge=0, le=MAX_INT)]
+    epoch: Count
     metric: NonFiniteFloat
-    rank: Annotated[int, Field(ge=0, le=4095)] = 0
+    rank: Annotated[int, Field(ge=0, le=4095), AN_INTEGER] = 0
 
 
 class ReportResponse(BaseModel):

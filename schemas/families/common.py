@@ -6,13 +6,16 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
 
-from schemas.fields import MAX_INT
+from schemas.fields import MAX_INT, BoundedInt
+from schemas.numbers import A_NUMBER, AN_INTEGER
 
-Steps = Annotated[int, Field(ge=0, le=MAX_INT, description="A number of steps (>= 0).")]
-PositiveSteps = Annotated[int, Field(gt=0, le=MAX_INT, description="A number of steps (> 0).")]
-AnySteps = Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
-Real = Annotated[float, Field(allow_inf_nan=False, ge=-1e300, le=1e300)]
-NonNegative = Annotated[float, Field(allow_inf_nan=False, ge=0.0, le=1e300)]
+Steps = Annotated[int, Field(ge=0, le=MAX_INT, description="A number of steps (>= 0)."), AN_INTEGER]
+PositiveSteps = Annotated[
+    int, Field(gt=0, le=MAX_INT, description="A number of steps (> 0)."), AN_INTEGER
+]
+AnySteps = BoundedInt
+Real = Annotated[float, Field(allow_inf_nan=False, ge=-1e300, le=1e300), A_NUMBER]
+NonNegative = Annotated[float, Field(allow_inf_nan=False, ge=0.0, le=1e300), A_NUMBER]
 
 
 def config(example: dict[str, Any], doc: str | None, title: str | None = None) -> ConfigDict:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from schemas.families.common import Real, Steps, config
 from schemas.fields import PerGroup, per_group
+from schemas.numbers import A_NUMBER
 from service.engine.errors import Loc, ScheduleError
 from service.engine.families import composition
 from service.engine.nodes import Node
@@ -34,7 +35,7 @@ class Segment(BaseModel):
     )
     schedule: ScheduleSpec
     steps: Steps | None = None
-    fraction: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] | None = None
+    fraction: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False), A_NUMBER] | None = None
 
     @model_validator(mode="after")
     def _one_length(self) -> Segment:

@@ -12,13 +12,16 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from schemas.families.common import Real, config
+from schemas.numbers import A_NUMBER, Boolean
 from service.engine.errors import Loc
 from service.engine.families import keras
 from service.engine.families.base import Closed, absolute
 from service.engine.nodes import Node
 
 _DOCS = "https://keras.io/api/optimizers/learning_rate_schedules/{}/"
-DecaySteps = Annotated[float, Field(gt=0, le=1e15, description="Must be > 0 (Keras raises).")]
+DecaySteps = Annotated[
+    float, Field(gt=0, le=1e15, description="Must be > 0 (Keras raises)."), A_NUMBER
+]
 Name = Annotated[str | None, Field(max_length=200, description="Ignored.")]
 
 
@@ -39,7 +42,7 @@ class KerasExponentialDecay(BaseModel):
     initial_learning_rate: Real
     decay_steps: DecaySteps
     decay_rate: Real
-    staircase: bool = False
+    staircase: Boolean = False
     name: Name = None
 
     def to_node(self, groups: int, loc: Loc) -> Node:
@@ -102,7 +105,7 @@ class KerasPolynomialDecay(BaseModel):
     decay_steps: DecaySteps
     end_learning_rate: Real = 0.0001
     power: Real = 1.0
-    cycle: bool = False
+    cycle: Boolean = False
     name: Name = None
 
     def to_node(self, groups: int, loc: Loc) -> Node:
@@ -133,7 +136,7 @@ class KerasInverseTimeDecay(BaseModel):
     initial_learning_rate: Real
     decay_steps: DecaySteps
     decay_rate: Real
-    staircase: bool = False
+    staircase: Boolean = False
     name: Name = None
 
     def to_node(self, groups: int, loc: Loc) -> Node:
@@ -167,7 +170,7 @@ class KerasCosineDecay(BaseModel):
     alpha: Real = 0.0
     name: Name = None
     warmup_target: Real | None = None
-    warmup_steps: Annotated[float, Field(ge=0, le=1e15)] = 0
+    warmup_steps: Annotated[float, Field(ge=0, le=1e15), A_NUMBER] = 0
 
     def to_node(self, groups: int, loc: Loc) -> Node:
         """The engine node."""
@@ -198,7 +201,7 @@ class KerasCosineDecayRestarts(BaseModel):
     type: Literal["keras.CosineDecayRestarts"]
     initial_learning_rate: Real
     first_decay_steps: DecaySteps
-    t_mul: Annotated[float, Field(gt=0, le=1e6)] = 2.0
+    t_mul: Annotated[float, Field(gt=0, le=1e6), A_NUMBER] = 2.0
     m_mul: Real = 1.0
     alpha: Real = 0.0
     name: Name = None

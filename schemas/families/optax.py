@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from schemas.families.common import AnySteps, PositiveSteps, Real, config
+from schemas.numbers import Boolean
 from service.engine.errors import Loc, ScheduleError
 from service.engine.families import composition, optax
 from service.engine.families.base import Closed, absolute
@@ -181,7 +182,7 @@ class OptaxExponentialDecay(BaseModel):
     transition_steps: AnySteps
     decay_rate: Real
     transition_begin: AnySteps = 0
-    staircase: bool = False
+    staircase: Boolean = False
     end_value: Real | None = None
 
     def to_node(self, groups: int, loc: Loc) -> Node:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, Tag, model_validator
 
 from schemas.families.common import NonNegative, PositiveSteps, Real, Steps, config
-from schemas.fields import MAX_INT
+from schemas.fields import MAX_INT, BoundedInt
+from schemas.numbers import A_NUMBER, AN_INTEGER, Boolean
 from service.engine.errors import Loc
 from service.engine.families import timm
 from service.engine.families.base import Closed
@@ -25,9 +26,11 @@ _DOCS = "https://huggingface.co/docs/timm/reference/schedulers#timm.scheduler.{}
 
 class _Noise(BaseModel):
     noise_range_t: (
-        Steps
+        Annotated[Steps, Tag("constrained-int")]
         | Annotated[
-            list[Annotated[int, Field(ge=0, le=MAX_INT)]], Field(min_length=2, max_length=2)
+            list[Annotated[int, Field(ge=0, le=MAX_INT), AN_INTEGER]],
+            Field(min_length=2, max_length=2),
+            Tag("list[constrained-int]"),
         ]
         | None
     ) = Field(
@@ -35,11 +38,11 @@ class _Noise(BaseModel):
         description="Noisy steps: `t >= n` for a number, `a <= t < b` for `[a, b]`; none if null.",
     )
     noise_type: Literal["normal", "uniform"] = "normal"
-    noise_pct: Annotated[float, Field(gt=0.0, le=1e6, allow_inf_nan=False)] = 0.67
+    noise_pct: Annotated[float, Field(gt=0.0, le=1e6, allow_inf_nan=False), A_NUMBER] = 0.67
     noise_std: Real = 1.0
-    noise_seed: Annotated[int, Field(ge=0, le=2**62)] = 42
-    t_in_epochs: bool = True
-    initialize: bool = True
+    noise_seed: Annotated[int, Field(ge=0, le=2**62), AN_INTEGER] = 42
+    t_in_epochs: Boolean = True
+    initialize: Boolean = True
 
     def _noise(self) -> timm.Noise:
         range_t = self.noise_range_t
@@ -55,7 +58,7 @@ class _Noise(BaseModel):
 class _Warmup(_Noise):
     warmup_t: Steps = 0
     warmup_lr_init: NonNegative = 0.0
-    warmup_prefix: bool = False
+    warmup_prefix: Boolean = False
 
     def _warmup(self) -> timm.Warmup:
         return timm.Warmup(self.warmup_t, self.warmup_lr_init, self.warmup_prefix)
@@ -64,9 +67,9 @@ class _Warmup(_Noise):
 class _Cycles(_Warmup):
     t_initial: PositiveSteps
     lr_min: NonNegative = 0.0
-    cycle_mul: Annotated[float, Field(gt=0.0, le=1e6, allow_inf_nan=False)] = 1.0
+    cycle_mul: Annotated[float, Field(gt=0.0, le=1e6, allow_inf_nan=False), A_NUMBER] = 1.0
     cycle_decay: Real = 1.0
-    cycle_limit: Annotated[int, Field(ge=0, le=MAX_INT)] = 1
+    cycle_limit: Annotated[int, Field(ge=0, le=MAX_INT), AN_INTEGER] = 1
 
     def _cycles(self) -> timm.Cycles:
         return timm.Cycles(
@@ -171,9 +174,9 @@ class TimmStep(_Warmup):
         _DOCS.format("StepLRScheduler"),
     )
     type: Literal["timm.step"]
-    decay_t: Annotated[float, Field(gt=0, le=1e15)]
+    decay_t: Annotated[float, Field(gt=0, le=1e15), A_NUMBER]
     decay_rate: Real = 1.0
-    warmup_prefix: bool = True
+    warmup_prefix: Boolean = True
 
     def to_node(self, groups: int, loc: Loc) -> Node:
         """The engine node."""
@@ -192,11 +195,9 @@ class TimmMultiStep(_Warmup):
         _DOCS.format("MultiStepLRScheduler"),
     )
     type: Literal["timm.multistep"]
-    decay_t: Annotated[
-        list[Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]], Field(max_length=10_000)
-    ]
+    decay_t: Annotated[list[BoundedInt], Field(max_length=10_000)]
     decay_rate: Real = 1.0
-    warmup_prefix: bool = True
+    warmup_prefix: Boolean = True
 
     def to_node(self, groups: int, loc: Loc) -> Node:
         """The engine node."""

@@ -518,13 +518,6 @@ def _as_string(value: object) -> object:
     return [str(item) for item in value] if isinstance(value, list) else str(value)
 
 
-@pytest.mark.xfail(
-    strict=False,  # fields declared StrictInt already reject strings
-    reason=(
-        'known gap: pydantic lax mode coerces numeric and boolean strings ("3", "true") that '
-        "PyTorch would reject; needs strict number/bool types across every schedule model"
-    ),
-)
 @pytest.mark.parametrize(
     ("model", "field", "types"), NUMBERS_WITH_A_VALID_VALUE, ids=_ids(NUMBERS_WITH_A_VALID_VALUE)
 )
@@ -537,13 +530,6 @@ def test_a_valid_number_written_as_a_string_is_rejected_naming_the_option(
     assert_names_field(post(client, {"schedule": spec, "steps": 100}), "schedule", field)
 
 
-@pytest.mark.xfail(
-    strict=False,  # fields declared StrictInt already reject strings
-    reason=(
-        'known gap: pydantic lax mode coerces numeric and boolean strings ("3", "true") that '
-        "PyTorch would reject; needs strict number/bool types across every schedule model"
-    ),
-)
 @pytest.mark.parametrize(
     ("field", "value"), [("lr", "0.1"), ("steps", "10"), ("start", "1"), ("stride", "2")]
 )
@@ -554,13 +540,6 @@ def test_a_valid_request_number_written_as_a_string_is_rejected_naming_it(
     assert_names_field(post(client, body), field)
 
 
-@pytest.mark.xfail(
-    strict=False,  # fields declared StrictInt already reject strings
-    reason=(
-        'known gap: pydantic lax mode coerces numeric and boolean strings ("3", "true") that '
-        "PyTorch would reject; needs strict number/bool types across every schedule model"
-    ),
-)
 @pytest.mark.parametrize("value", ["no", "true"])
 @pytest.mark.parametrize(("model", "field", "types"), BOOLEAN_FIELDS, ids=_ids(BOOLEAN_FIELDS))
 def test_a_string_is_not_taken_for_a_boolean(
