@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Body, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
@@ -25,6 +24,7 @@ from schemas.responses import ScheduleResponse
 from schemas.schedules import SCHEDULE_MODELS, build
 from service import encoding, metrics
 from service.api.auth import require_api_key
+from service.api.shortcuts import ShortcutRoute
 from service.cache import Entry, curve_cache
 from service.config import Settings
 from service.engine import (
@@ -40,8 +40,8 @@ from service.engine.errors import ScheduleError
 from service.engine.nodes import Node
 
 
-class RepeatAwareRoute(APIRoute):
-    """The route, plus a shortcut for byte-identical repeats of a request already answered.
+class RepeatAwareRoute(ShortcutRoute):
+    """The route, with a shortcut for byte-identical repeats of a request already answered.
 
     Thousands of ranks ask for the same curve with the same bytes. A repeat whose raw
     request (body, content type, ``Accept``, ``?series=``) the cache remembers is answered
@@ -49,14 +49,8 @@ class RepeatAwareRoute(APIRoute):
     Anything else, including every refusal, goes through the declared route unchanged.
     """
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        declared = super().get_route_handler()
-
-        async def handler(request: Request) -> Response:
-            repeat = await _answer_repeat(request)
-            return repeat if repeat is not None else await declared(request)
-
-        return handler
+    async def shortcut(self, request: Request) -> Response | None:
+        return await _answer_repeat(request)
 
 
 router = APIRouter(prefix="/v1/schedules", tags=["schedules"], route_class=RepeatAwareRoute)
