@@ -16,6 +16,7 @@ from fastapi import APIRouter, Body, Header, HTTPException, Query, Response, sta
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from schemas.fields import MAX_INT, LearningRates
+from schemas.numbers import AN_INTEGER
 from schemas.schedules import ScheduleSpec, build
 from service import encoding, plotting
 from service.api import schedules
@@ -67,10 +68,14 @@ class PlotRequest(BaseModel):
         description="The optimizer's learning rate: one number, or one per param group.",
     )
     steps: Annotated[
-        int, Field(ge=0, le=MAX_INT, description="Length of the schedule (exclusive end).")
+        int,
+        Field(ge=0, le=MAX_INT, description="Length of the schedule (exclusive end)."),
+        AN_INTEGER,
     ]
-    start: Annotated[int, Field(ge=0, le=MAX_INT, description="First step drawn.")] = 0
-    stride: Annotated[int, Field(ge=1, le=MAX_INT, description="Distance between steps.")] = 1
+    start: Annotated[int, Field(ge=0, le=MAX_INT, description="First step drawn."), AN_INTEGER] = 0
+    stride: Annotated[
+        int, Field(ge=1, le=MAX_INT, description="Distance between steps."), AN_INTEGER
+    ] = 1
 
     @field_validator("labels")
     @classmethod

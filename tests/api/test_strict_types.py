@@ -202,24 +202,10 @@ _NUMBERS_AND_BOOLEANS = {
 FIELDS = _fields()
 VALID_FIELDS = [field for field in FIELDS if field.valid is not None]
 BOOLEANS = [field for field in FIELDS if "boolean" in field.types]
-PLOT_STEP_RANGE_GAP = pytest.mark.xfail(
-    strict=True,
-    reason="service/api/plot.py declares PlotRequest.steps/start/stride as plain `int`; they "
-    "need the AN_INTEGER marker (schemas.numbers) as in schemas/requests.py",
-)
 
 
-def _params(fields: list[Option], known_gaps: bool = False) -> list[Any]:
-    return [
-        pytest.param(
-            field,
-            id=field.id,
-            marks=[PLOT_STEP_RANGE_GAP]
-            if known_gaps and field.model is PlotRequest and field.name != "lr"
-            else [],
-        )
-        for field in fields
-    ]
+def _params(fields: list[Option]) -> list[Any]:
+    return [pytest.param(field, id=field.id) for field in fields]
 
 
 def _as_string(field: Option) -> object:
@@ -260,7 +246,7 @@ def test_the_field_table_covers_every_kind_of_request_model() -> None:
     assert not {"ReportRequest.metric", "PlateauStateDict.best"} & {field.id for field in FIELDS}
 
 
-@pytest.mark.parametrize("field", _params(FIELDS, known_gaps=True))
+@pytest.mark.parametrize("field", _params(FIELDS))
 def test_a_string_in_a_number_or_boolean_field_is_rejected_both_ways_naming_it(
     field: Option,
 ) -> None:
