@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, Body, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
@@ -40,20 +41,22 @@ from service.engine.errors import ScheduleError
 from service.engine.nodes import Node
 
 
-class RepeatAwareRoute(ShortcutRoute):
-    """The route, with a shortcut for byte-identical repeats of a request already answered.
+class CurveRoute(ShortcutRoute):
+    """The route, with a shortcut for well-formed requests and their repeats.
 
     Thousands of ranks ask for the same curve with the same bytes. A repeat whose raw
     request (body, content type, ``Accept``, ``?series=``) the cache remembers is answered
-    from the cached entry before any parsing or validation; the API key is still checked.
-    Anything else, including every refusal, goes through the declared route unchanged.
+    from the cached entry before any parsing or validation. Any other request with a JSON
+    body that validates is answered as the declared route would, without FastAPI's
+    per-request dependency and body machinery. The API key is checked either way; anything
+    else, including every refusal of the request itself, goes through the declared route.
     """
 
     async def shortcut(self, request: Request) -> Response | None:
-        return await _answer_repeat(request)
+        return await _answer_directly(request)
 
 
-router = APIRouter(prefix="/v1/schedules", tags=["schedules"], route_class=RepeatAwareRoute)
+router = APIRouter(prefix="/v1/schedules", tags=["schedules"], route_class=CurveRoute)
 
 VERSION = "2"
 """Bumped whenever a change to the engine may change any value (invalidates ETags)."""
@@ -163,6 +166,11 @@ async def compute_schedule(
     *The LR at step k* is ``optimizer.param_groups[g]["lr"]`` after the scheduler was
     constructed and ``step()`` was then called k times; values equal PyTorch 2.13's.
     """
+    return await _answer(request, http)
+
+
+async def _answer(request: ScheduleRequest, http: Request) -> Response:
+    """The answer to a validated request (the declared route's, and the shortcut's)."""
     # The query and header parameters (documented in _PARAMETERS) and the cache are read
     # here rather than declared: FastAPI's per-parameter machinery costs more than the
     # lookups themselves.
@@ -217,13 +225,14 @@ async def compute_schedule(
 
 
 def _raw_request(http: Request, body: bytes, media_type: str, series: str) -> bytes:
-    """Everything that selects the answer to a request, as one key (see RepeatAwareRoute)."""
+    """Everything that selects the answer to a request, as one key (see CurveRoute)."""
     content_type = http.headers.get("content-type", "")
     return b"\0".join((media_type.encode(), series.encode(), content_type.encode(), body))
 
 
-async def _answer_repeat(http: Request) -> Response | None:
-    """The cached answer to a byte-identical repeat of an answered request, else ``None``."""
+async def _answer_directly(http: Request) -> Response | None:
+    """The answer to a repeat (from the cache) or to a well-formed request; ``None`` for
+    anything the declared route must answer."""
     body = await http.body()
     series = http.query_params.get("series", "lr")
     media_type = encoding.negotiate(http.headers.get("accept"))
@@ -231,7 +240,18 @@ async def _answer_repeat(http: Request) -> Response | None:
         return None
     found = curve_cache(http).recall(_raw_request(http, body, media_type, series))
     if found is None:
-        return None
+        content_type = http.headers.get("content-type", "")
+        if (
+            content_type.partition(";")[0].strip().lower() != "application/json"
+            or http.app.dependency_overrides
+        ):
+            return None
+        try:
+            request = ScheduleRequest.model_validate_json(body)
+        except ValidationError:
+            return None
+        await require_api_key(http, http.headers.get("x-api-key"))
+        return await _answer(request, http)
     await require_api_key(http, http.headers.get("x-api-key"))
     tag, entry = found
     headers = {"ETag": tag, "Vary": "Accept"}

@@ -97,7 +97,7 @@ def test_if_none_match_still_answers_304(buffered: TestClient) -> None:
     assert again.status_code == 304 and again.content == b""
 
 
-# -- byte-identical repeats (RepeatAwareRoute): answered before validation --------------------
+# -- byte-identical repeats (CurveRoute): answered before validation --------------------------
 
 
 @pytest.fixture
