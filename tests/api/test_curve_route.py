@@ -21,6 +21,7 @@ from schemas.schedules import SCHEDULE_MODELS
 from service import encoding
 from service.config import Settings
 from service.main import create_app
+from tests.api.shortcut_checks import described, never, spy_on_shortcut
 
 
 def _example(model: Any) -> dict[str, Any]:
@@ -73,33 +74,15 @@ CASES: list[tuple[str, str, dict[str, str]]] = [
 @pytest.fixture
 def shortcut_taken(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Whether the shortcut answered each request (rather than handing it on)."""
-    taken: list[bool] = []
-    direct = schedule_routes._answer_directly
-
-    async def spy(http: Any) -> Any:
-        try:
-            answer = await direct(http)
-        except Exception:  # answered by raising: a refusal of a well-formed request
-            taken.append(True)
-            raise
-        taken.append(answer is not None)
-        return answer
-
-    monkeypatch.setattr(schedule_routes, "_answer_directly", spy)
-    return taken
+    return spy_on_shortcut(monkeypatch, schedule_routes, "_answer_directly")
 
 
 def _run(client: TestClient, cases: list[tuple[str, str, dict[str, str]]]) -> list[Any]:
     answers = []
     for query, body, headers in cases:
         response = client.post(f"/v1/schedules{query}", content=body.encode(), headers=headers)
-        described = {k: v for k, v in response.headers.items() if k not in ("x-request-id", "date")}
-        answers.append((response.status_code, response.content, described))
+        answers.append(described(response))
     return answers
-
-
-async def _never(http: Any) -> None:
-    return None
 
 
 @pytest.mark.parametrize("api_keys", ["", "k1"])
@@ -113,7 +96,7 @@ def test_the_shortcut_answers_exactly_as_the_declared_route(
     with TestClient(create_app(Settings(store="memory", api_keys=api_keys))) as client:
         shortcut = _run(client, cases)
     taken = list(shortcut_taken)
-    monkeypatch.setattr(schedule_routes, "_answer_directly", _never)
+    monkeypatch.setattr(schedule_routes, "_answer_directly", never)
     with TestClient(create_app(Settings(store="memory", api_keys=api_keys))) as client:
         declared = _run(client, cases)
     for case, ours, theirs in zip(cases, shortcut, declared, strict=True):

@@ -19,6 +19,7 @@ import service.api.sessions as session_routes
 from schemas.sessions import ReportRequest
 from service.config import Settings
 from service.main import create_app
+from tests.api.shortcut_checks import described, never, spy_on_shortcut
 
 PLATEAU = {"type": "ReduceLROnPlateau", "patience": 1, "factor": 0.5}
 ID = "{id}"
@@ -74,21 +75,8 @@ CASES: list[tuple[str, str, dict[str, str]]] = [
 
 @pytest.fixture
 def shortcut_taken(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Whether the shortcut answered each report (rather than handing it on)."""
-    taken: list[bool] = []
-    direct = session_routes._report_directly
-
-    async def spy(http: Any) -> Any:
-        try:
-            answer = await direct(http)
-        except Exception:  # answered by raising: a 403, 404, 409 or 422 of the report itself
-            taken.append(True)
-            raise
-        taken.append(answer is not None)
-        return answer
-
-    monkeypatch.setattr(session_routes, "_report_directly", spy)
-    return taken
+    """Whether the shortcut answered each request (rather than handing it on)."""
+    return spy_on_shortcut(monkeypatch, session_routes, "_report_directly")
 
 
 def _run(client: TestClient, cases: list[tuple[str, str, dict[str, str]]]) -> list[Any]:
@@ -102,8 +90,7 @@ def _run(client: TestClient, cases: list[tuple[str, str, dict[str, str]]]) -> li
         filled = {k: v.replace(TOKEN, created["token"]) for k, v in headers.items()}
         url = f"/v1/sessions/{path.replace(ID, created['id'])}/reports"
         response = client.post(url, content=body.encode(), headers=filled)
-        described = {k: v for k, v in response.headers.items() if k not in ("x-request-id", "date")}
-        answers.append((response.status_code, response.content, described))
+        answers.append(described(response))
     return answers
 
 
@@ -118,7 +105,7 @@ def test_the_shortcut_answers_exactly_as_the_declared_route(
     with TestClient(create_app(Settings(store="memory", api_keys=api_keys))) as client:
         shortcut = _run(client, cases)
     taken = list(shortcut_taken)
-    monkeypatch.setattr(session_routes, "_report_directly", _never)
+    monkeypatch.setattr(session_routes, "_report_directly", never)
     with TestClient(create_app(Settings(store="memory", api_keys=api_keys))) as client:
         declared = _run(client, cases)
     for case, ours, theirs in zip(cases, shortcut, declared, strict=True):
@@ -133,10 +120,6 @@ def test_the_shortcut_answers_exactly_as_the_declared_route(
     assert {200, 401, 422} <= handed_on
     statuses = {status for status, _, _ in shortcut}
     assert {200, 401, 403, 404, 409, 422} <= statuses
-
-
-async def _never(http: Any) -> None:
-    return None
 
 
 JSON_VALUES = st.recursive(
