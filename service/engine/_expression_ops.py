@@ -16,8 +16,9 @@ the operation itself); its value is meaningless from then on. Callers evaluate u
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -111,8 +112,7 @@ def modulo(left: Value, right: Value, by_zero: int) -> Value:
     return Value(values, left.is_int & right.is_int, error)
 
 
-@dataclass(frozen=True, slots=True)
-class PowerErrors:
+class PowerErrors(NamedTuple):
     """Codes for the ways ``a ** b`` raises (or, for a complex result, is refused)."""
 
     zero_to_negative: int
@@ -145,12 +145,17 @@ def power(base: Value, exponent: Value, codes: PowerErrors, *, always_float: boo
     return _ints_checked(values, is_int, error, codes.too_large)
 
 
-def compare_chain(operands: list[Value], comparisons: list[Comparison]) -> Value:
-    """``a < b <= c``: each operand evaluated once, later ones only while all hold so far."""
-    left = operands[0]
+def compare_chain(operands: Iterable[Value], comparisons: list[Comparison]) -> Value:
+    """``a < b <= c``: each operand evaluated once, later ones only while all hold so far.
+
+    ``operands`` is consumed one at a time: given a generator, only two of them are alive at
+    once, however long the chain.
+    """
+    remaining = iter(operands)
+    left = next(remaining)
     holds = np.ones(left.values.shape, dtype=np.bool_)
     error = left.error
-    for comparison, right in zip(comparisons, operands[1:], strict=True):
+    for comparison, right in zip(comparisons, remaining, strict=True):
         error = _first(error, np.where(holds, right.error, np.int16(0)))
         holds = holds & comparison(left.values, right.values)
         left = right
@@ -193,21 +198,24 @@ def if_else(condition: Value, body: Value, orelse: Value) -> Value:
     )
 
 
-def extremum(operands: list[Value], *, largest: bool) -> Value:
+def extremum(operands: Iterable[Value], *, largest: bool) -> Value:
     """``min(a, b, ...)`` / ``max(...)``: like Python, keep the earlier operand unless a later
-    one compares strictly less (greater); with NaN that keeps whichever came first."""
-    best = operands[0]
-    for other in operands[1:]:
-        if largest:
-            take = other.values > best.values
-        else:
-            take = other.values < best.values
-        best = Value(
-            np.where(take, other.values, best.values),
-            np.where(take, other.is_int, best.is_int),
-            _first(best.error, other.error),
-        )
-    return best
+    one compares strictly less (greater); with NaN that keeps whichever came first, and of
+    ``0.0`` and ``-0.0`` the first too (unlike ``np.minimum``/``np.maximum``).
+
+    ``operands`` is consumed one at a time and folded into one accumulator: given a generator,
+    only the accumulator and one operand are alive at once, however many operands there are.
+    """
+    remaining = iter(operands)
+    first = next(remaining)
+    # Copies: the first operand's arrays may be shared (the argument's values are the input).
+    values, is_int, error = first.values.copy(), first.is_int.copy(), first.error.copy()
+    for other in remaining:
+        take = other.values > values if largest else other.values < values
+        np.copyto(values, other.values, where=take)
+        np.copyto(is_int, other.is_int, where=take)
+        np.copyto(error, other.error, where=error == 0)
+    return Value(values, is_int, error)
 
 
 def absolute(operand: Value) -> Value:

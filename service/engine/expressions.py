@@ -21,28 +21,39 @@ float64, so ints beyond 2**53 are rounded, and an int beyond float range (``2 **
 error where it is produced. Python would carry the big int and fail only when PyTorch multiplies
 it by the base lr, unless it is first reduced again (``2 ** 2000 % 7``); that is the one place
 where we refuse what Python accepts.
+
+Cost: compiling is one walk over the tree after :func:`ast.parse`, which takes most of the time
+(a fraction of a millisecond for a maximal expression). Evaluating takes O(len(x) * nodes)
+numpy work in pieces of :data:`CHUNK` arguments, so the memory it needs beyond its result is
+bounded whatever the number of arguments (see :meth:`Expression.evaluate`).
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import itertools
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from service.engine._expression_compiler import (
+    MAX_DEPTH,
     MAX_EXPONENT,
     MAX_LITERAL,
+    MAX_NODES,
     Compiler,
     Program,
+    Reasons,
     Rejected,
     quote,
 )
 from service.engine.errors import ScheduleError
 
 __all__ = [
+    "CHUNK",
     "MAX_DEPTH",
     "MAX_EXPONENT",
     "MAX_LENGTH",
@@ -55,9 +66,11 @@ __all__ = [
 ]
 
 MAX_LENGTH = 1000
-MAX_NODES = 200
-MAX_DEPTH = 32
 DEFAULT_ARGUMENT = "epoch"
+CHUNK = 1 << 15
+"""Arguments evaluated at once. At most about 2 * MAX_DEPTH + 6 intermediate results of this
+many elements, 11 bytes each, are alive during an evaluation (see ``_expression_compiler``):
+about 25 MB at most, whatever the expression and the number of arguments."""
 
 
 class ExpressionError(ScheduleError):
@@ -91,22 +104,38 @@ class Expression:
     argument: str
     depends_on_argument: bool
     _program: Program = field(repr=False, compare=False)
-    _messages: tuple[str, ...] = field(repr=False, compare=False)
+    _reasons: Reasons = field(repr=False, compare=False)
 
     def evaluate(self, x: NDArray[np.integer]) -> Evaluation:
-        """Evaluate element-wise, in O(len(x) * nodes) numpy operations and no Python loop."""
+        """Evaluate element-wise, in O(len(x) * nodes) numpy operations and no Python loop over
+        elements.
+
+        Arguments are taken :data:`CHUNK` at a time, so the working set beyond the result
+        (float64 values and bool flags, 9 bytes an argument) is bounded: about 25 MB at most,
+        the size of 3 float64 arrays of a million. Every operation is element-wise, so the
+        values do not depend on the chunking.
+        """
         arguments = np.asarray(x)
         if arguments.dtype.kind not in "iu":
             raise TypeError(f"expected an integer array, got dtype {arguments.dtype}")
+        flat = arguments.reshape(-1)
+        values = np.empty(flat.shape, dtype=np.float64)
+        failed = np.empty(flat.shape, dtype=np.bool_)
+        first_error: tuple[int, str] | None = None
         with np.errstate(all="ignore"):
-            result = self._program(arguments.astype(np.float64))
-        failed = result.error != 0
-        values = np.where(failed, np.nan, result.values)
-        if not failed.any():
-            return Evaluation(values, failed, None)
-        index = int(np.argmax(failed.ravel()))
-        why = self._messages[int(result.error.ravel()[index]) - 1]
-        return Evaluation(values, failed, (index, why))
+            for start in range(0, flat.size, CHUNK):
+                stop = start + CHUNK
+                result = self._program(flat[start:stop].astype(np.float64))
+                chunk_failed = failed[start:stop]
+                np.not_equal(result.error, 0, out=chunk_failed)
+                np.copyto(values[start:stop], result.values)
+                np.copyto(values[start:stop], np.nan, where=chunk_failed)
+                if first_error is None and chunk_failed.any():
+                    index = int(np.argmax(chunk_failed))
+                    first_error = (start + index, self._reasons[int(result.error[index])])
+        return Evaluation(
+            values.reshape(arguments.shape), failed.reshape(arguments.shape), first_error
+        )
 
     def __call__(self, x: NDArray[np.integer]) -> NDArray[np.float64]:
         """Values for each argument (float64, same shape); NaN where Python would raise."""
@@ -150,16 +179,18 @@ def compile_expression(source: str) -> Expression:
     if not isinstance(statement, ast.Expr):
         raise ExpressionError(f"statements are not allowed: {quote(text, statement)}")
     tree = statement.value
-    _check_size(text, tree)
-    argument, body = DEFAULT_ARGUMENT, tree
-    if isinstance(tree, ast.Lambda):
-        argument, body = _lambda_argument(text, tree), tree.body
-    compiler = Compiler(text, argument)
     try:
+        argument, body, enclosing = DEFAULT_ARGUMENT, tree, 0
+        if isinstance(tree, ast.Lambda):
+            argument, body, enclosing = _lambda_argument(text, tree), tree.body, 1
+        compiler = Compiler(text, argument, enclosing)
         program, depends = compiler.compile(body)
-    except Rejected as exc:
+    except (Rejected, ExpressionError) as exc:
+        # The compiler counts the limits only as far as it got: the whole tree's size and its
+        # dunder names are reported first, as if checked before anything else.
+        _check_size(text, tree)
         raise ExpressionError(exc.message) from None
-    return Expression(source, argument, depends, program, tuple(compiler.messages))
+    return Expression(source, argument, depends, program, compiler.table())
 
 
 def _syntax_message(text: str, exc: SyntaxError) -> str:
@@ -171,15 +202,14 @@ def _syntax_message(text: str, exc: SyntaxError) -> str:
     return f"invalid syntax ({exc.msg}) at {at}"
 
 
+_NOT_BRACKETS = re.compile(r"[^()[\]{}]+")
+_BRACKET_STEPS = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
+
+
 def _check_bracket_depth(text: str) -> None:
     """Cheap guard before parsing: deeply nested brackets exhaust the parser's stack."""
-    depth = deepest = 0
-    for character in text:
-        if character in "([{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif character in ")]}":
-            depth -= 1
+    brackets = _NOT_BRACKETS.sub("", text)
+    deepest = max(itertools.accumulate(map(_BRACKET_STEPS.__getitem__, brackets)), default=0)
     if deepest > MAX_DEPTH:
         raise ExpressionError(
             f"expression nests {deepest} brackets deep; the nesting limit is {MAX_DEPTH}"
@@ -188,7 +218,10 @@ def _check_bracket_depth(text: str) -> None:
 
 def _check_size(text: str, tree: ast.expr) -> None:
     """At most MAX_NODES expression nodes nested at most MAX_DEPTH deep, and no dunder names
-    anywhere (walked with a stack: the compiler's recursion only starts once this passed)."""
+    anywhere (walked with a stack, as the tree may be deeper than Python's recursion limit).
+
+    Needed only for a rejected tree, to name its first problem: the compiler counts the same
+    limits on the way, and its recursion stops at MAX_DEPTH."""
     nodes = deepest = 0
     stack: list[tuple[ast.AST, int]] = [(tree, 0)]
     while stack:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import struct
+import tracemalloc
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,8 +21,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
+from numpy.typing import NDArray
 
+from service.engine import expressions
 from service.engine.expressions import (
+    CHUNK,
     MAX_DEPTH,
     MAX_LENGTH,
     MAX_NODES,
@@ -43,6 +48,7 @@ NAMESPACE: dict[str, Any] = {
     **{name: getattr(math, name) for name in FUNCTIONS},
 }
 ARGUMENTS = np.arange(-50, 500, dtype=np.int64)
+Floats = NDArray[np.float64]
 
 
 class ComplexResultError(ArithmeticError):
@@ -374,6 +380,24 @@ def test_depends_on_argument_is_whether_the_argument_occurs(source: str, depends
             11,
             "integer too large to convert to float in '2 ** (e * 100)'",
         ),
+        # The node's source is quoted where it is: lines split as the parser splits them (not
+        # at form feeds), columns counted in UTF-8 bytes, long quotes shortened.
+        ("lambda e: (1 /\n (e - 3))", 3, "division by zero in '1 /\\n (e - 3)'"),
+        ("lambda e: (1 /\r\n (e - 3))", 3, "division by zero in '1 /\\r\\n (e - 3)'"),
+        ("lambda e: (1 /\f (e - 3))", 3, "division by zero in '1 /\\x0c (e - 3)'"),
+        ("lambda e:\\\n 1/(e-3)", 3, "division by zero in '1/(e-3)'"),
+        ("lambda époque: 1 / (époque - 3)", 3, "division by zero in '1 / (époque - 3)'"),
+        ("lambda é: (é + 1) * 0 + log(é - 5)", 0, "logarithm of a number <= 0 in 'log(é - 5)'"),
+        (
+            "lambda e: (2 ** (e * 100) +\n  sqrt(e - 7))",
+            0,
+            "square root of a negative number in 'sqrt(e - 7)'",
+        ),
+        (
+            "lambda e: 1 / (e - 3." + "0" * 80 + "1)",
+            3,
+            "division by zero in '1 / (e - 3." + "0" * 66 + "...'",
+        ),
     ],
 )
 def test_domain_error_is_the_first_raising_argument_with_the_reason(
@@ -469,6 +493,143 @@ def test_compilation_is_cached() -> None:
     assert compile_expression(source) == compile_expression(source)
 
 
+# --- working set: chunks, many operands, deep trees ----------------------------------------------
+
+
+def numpy_min_max(operands: list[Floats], *, largest: bool) -> Floats:
+    """Python's ``min``/``max`` element by element, the plain numpy way: keep the earlier value
+    unless a later one compares strictly less (greater). Unlike ``np.minimum.reduce`` this keeps
+    a NaN that comes first and skips a later one, and keeps the first of ``0.0`` and ``-0.0``."""
+    best = operands[0]
+    for other in operands[1:]:
+        best = np.where(other > best if largest else other < best, other, best)
+    return best
+
+
+def many_operands(order: int, e: Floats) -> list[tuple[str, Floats]]:
+    """About 40 operands in ``e`` with their values: NaN at some arguments (``inf - inf``, which
+    Python does not raise on), signed zeros and plain multiples, shuffled by ``order``."""
+    with np.errstate(invalid="ignore"):
+        nan = np.subtract(np.inf, np.inf)  # the NaN the engine computes, bit for bit
+        operands = [
+            *((f"e*{k}", e * k) for k in range(-14, 16)),
+            *(
+                (f"(inf-inf if e%{m}<1 else e*{k})", np.where(np.mod(e, m) < 1, nan, e * k))
+                for m, k in [(3, 2), (5, -1), (7, 0), (2, 0.5), (11, -3), (4, 0.0)]
+            ),
+            ("-0.0", np.full(e.shape, -0.0)),
+            ("0.0*e", 0.0 * e),
+            ("0", np.zeros(e.shape)),
+        ]
+    shuffled = [operands[i] for i in np.random.default_rng(order).permutation(len(operands))]
+    if order % 2 == 0:  # a NaN first: it wins throughout min() and max()
+        shuffled.sort(key=lambda operand: not operand[0].startswith("(inf-inf"))
+    return shuffled
+
+
+@pytest.mark.parametrize("order", range(4))
+@pytest.mark.parametrize("function", ["min", "max"])
+def test_min_and_max_of_many_operands_are_bit_identical_to_a_plain_numpy_fold(
+    function: str, order: int
+) -> None:
+    x = np.arange(-1000, 2 * CHUNK + 1000, dtype=np.int64)  # three chunks
+    operands = many_operands(order, x.astype(np.float64))
+    source = f"lambda e: {function}({', '.join(source for source, _ in operands)})"
+    values = compile_expression(source)(x)
+    expected = numpy_min_max([value for _, value in operands], largest=function == "max")
+    assert np.isnan(expected).any() == (order % 2 == 0)
+    np.testing.assert_array_equal(values.view(np.uint64), expected.view(np.uint64), err_msg=source)
+    # ... which is Python's min/max: NaN first wins, NaN later loses, 0.0 and -0.0 keep order.
+    builtin = {"min": min, "max": max}[function]
+    for index in range(0, x.size, 997):
+        python = builtin(*(float(value[index]) for _, value in operands))
+        assert struct.pack("<d", python) == struct.pack("<d", values[index]), (source, x[index])
+
+
+def test_the_first_error_is_found_across_chunks_with_python_argument_order() -> None:
+    x = np.arange(0, 3 * CHUNK + 5, dtype=np.int64)
+    first, second = CHUNK + 1234, 3 * CHUNK + 2
+    source = f"lambda e: min(e, 1 // (e - {first}), 1 / (e - {first}), 1 / (e - {second}), -e)"
+    expression = compile_expression(source)
+    evaluation = expression.evaluate(x)
+    assert evaluation.failed.nonzero()[0].tolist() == [first, second]
+    assert np.isnan(evaluation.values[[first, second]]).all()
+    assert evaluation.first_error == (first, f"division by zero in '1 // (e - {first})'")
+    assert expression.domain_error(x[first + 1 :]) == (
+        second,
+        f"division by zero in '1 / (e - {second})'",
+    )
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        *FUNCTION_SOURCES,
+        *PYTORCH_DOCS,
+        "lambda e: 1 / (e - 40000) + log(e - 7) if e % 3 else sqrt(e - 70000)",
+        "lambda e: 0 < e % 1000 < 1 / (e - 50000) < 7 < e ** 0.5",
+    ],
+)
+def test_values_and_errors_do_not_depend_on_how_the_arguments_are_chunked(
+    source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x = np.arange(-500, 2 * CHUNK + 500, dtype=np.int64)
+    whole = compile_expression(source).evaluate(x)
+    monkeypatch.setattr(expressions, "CHUNK", 999)
+    pieces = compile_expression(source).evaluate(x)
+    np.testing.assert_array_equal(pieces.values.view(np.uint64), whole.values.view(np.uint64))
+    np.testing.assert_array_equal(pieces.failed, whole.failed)
+    assert pieces.first_error == whole.first_error
+
+
+def peak_bytes(expression: Expression, x: NDArray[np.int64]) -> int:
+    """Peak memory traced while evaluating ``expression`` at ``x``."""
+    tracemalloc.start()
+    try:
+        expression.evaluate(x)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak
+
+
+def test_a_wide_min_evaluates_in_a_few_arrays_of_the_results_size() -> None:
+    """One operand at a time is folded into the result: 66 operands used to be 66 temporaries
+    (about 90 float64 arrays of the result's size with their int flags and error codes)."""
+    x = np.arange(4 * CHUNK, dtype=np.int64)
+    expression = compile_expression("min(" + ", ".join(f"epoch*{i}" for i in range(66)) + ")")
+    float64_array = 8 * x.size
+    assert peak_bytes(expression, x) < 8 * float64_array
+
+
+def _nested_conditionals(levels: int) -> str:
+    source = "-e"
+    for _ in range(levels):
+        source = f"-e if -e else {source}"
+    return f"lambda e: {source}"
+
+
+DEEP_AND_WIDE = {
+    # each conditional keeps its test's and its body's value while the next one runs
+    "nested conditionals": _nested_conditionals(MAX_DEPTH - 3),
+    "nested sums": "lambda e: " + "e * 1.5 + (" * 29 + "e" + ")" * 29,
+    "nested min and max": "lambda e: " + "min(e * 1.5, max(e * 2.5, " * 10 + "e" + "))" * 10,
+    "widest min": "lambda e: min(" + ", ".join(["e"] * (MAX_NODES - 3)) + ")",
+    "longest comparison": "lambda e: " + " < ".join(["-e"] * 66),
+    "costliest to compile": "min(" + ",".join(f"epoch**{i % 9}.0000" for i in range(1, 65)) + ",0)",
+}
+
+
+@pytest.mark.parametrize("source", DEEP_AND_WIDE.values(), ids=DEEP_AND_WIDE.keys())
+def test_deep_and_wide_expressions_evaluate_within_the_documented_bound(source: str) -> None:
+    """API.md bounds memory; the service allows 32 float64 arrays of the output's size. The
+    evaluation's working set is at most about 2 * MAX_DEPTH + 6 intermediate results of CHUNK
+    elements (11 bytes each): 8 chunks' worth of arguments must stay well within that."""
+    x = np.arange(8 * CHUNK, dtype=np.int64)
+    float64_array = 8 * x.size
+    assert peak_bytes(compile_expression(source), x) < 32 * float64_array
+
+
 # --- rejected sources ----------------------------------------------------------------------------
 
 
@@ -545,6 +706,18 @@ def test_rejected_source_names_the_offending_part(source: str, message: str) -> 
     assert message in rejection(source)
 
 
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("lambda e: (e +\n\n 'é')", "strings are not allowed: \"'é'\""),
+        ("lambda é: é.real", "attribute access is not allowed: 'é.real'"),
+        ("lambda e: (e,\r\n e)", "tuples are not allowed: '(e,\\r\\n e)'"),
+    ],
+)
+def test_a_rejected_node_is_quoted_wherever_it_is(source: str, message: str) -> None:
+    assert rejection(source) == message
+
+
 def test_deep_nesting_is_an_error_not_a_crash() -> None:
     assert "characters long" in rejection("(" * 5000 + "1" + ")" * 5000)
     assert "nests 400 brackets deep" in rejection("(" * 400 + "1" + ")" * 400)
@@ -570,6 +743,31 @@ def test_limits_are_inclusive() -> None:
     assert compile_expression("lambda e: 2 ** -1024 + e ** 1024")
     assert compile_expression("lambda e: 0.5 ** (1000 + 24)")
     assert "exponent 1025" in rejection("lambda e: 0.5 ** (1000 + 25)")
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("x.y + " + "+".join(["1"] * 200), "expression has 402 nodes; the limit is 200"),
+        ("-" * 40 + "x.y", "expression nests 42 deep; the nesting limit is 32"),
+        ("lambda __e: " + "+".join(["e"] * 200), "expression has 400 nodes; the limit is 200"),
+        ("lambda a, b: " + "-" * 40 + "a", "expression nests 42 deep; the nesting limit is 32"),
+        ("x + __y + " + "-" * 40 + "1", "dunder names are not allowed: '__y'"),
+        ("math.floor(" * 31 + "epoch" + ")" * 31, "expression nests 33 deep"),
+        ("min(" + "math.pi, " * 99 + "1)", "expression has 201 nodes; the limit is 200"),
+        ("lambda e: min(" + "e, " * 197 + "e)", "expression has 201 nodes; the limit is 200"),
+    ],
+)
+def test_the_size_of_a_tree_is_reported_before_anything_in_it(source: str, message: str) -> None:
+    """As if the whole tree were measured before compiling it: the size limits and dunder names
+    come first, and ``math.<name>`` counts as two nodes, one level below its call."""
+    assert message in rejection(source)
+
+
+def test_math_names_count_towards_the_limits() -> None:
+    assert compile_expression("math.floor(" * 30 + "epoch" + ")" * 30)
+    assert compile_expression("min(" + "math.pi, " * 98 + "1)")
+    assert compile_expression("lambda e: min(" + "e, " * 196 + "e)")
 
 
 def test_the_compiler_never_uses_eval_exec_or_compile() -> None:
