@@ -868,11 +868,6 @@ def worst_case_expression(variant: int) -> str:
     return "min(" + ",".join(f"epoch**{i % 9}.0000" for i in range(1, 65)) + f",{variant})"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the expression compiler evaluates min()/max() of many arguments with one "
-    "full-size temporary per argument (~730 MiB at 1M steps); needs chunked evaluation",
-)
 def test_a_memory_hungry_expression_stays_within_a_bounded_working_set() -> None:
     """API.md: the value limit is enforced "never by running out of memory". With
     LRSCHED_MAX_VALUES = 1,000,000 (8 MB of float64 output), one request may hold at most
