@@ -22,7 +22,7 @@ from service import encoding, plotting
 from service.api import schedules
 from service.api.deps import SettingsDep
 from service.config import Settings
-from service.engine import Curve, StepRange, compute, stepping_cost
+from service.engine import Curve, StepRange, check_costs, compute
 from service.engine.errors import ScheduleError
 from service.engine.nodes import Node
 from service.engine.types import FloatArray
@@ -279,15 +279,7 @@ def _plan(
             roots.append(build(spec, len(lrs)))
         except ScheduleError as error:
             raise error.within(*loc) from None
-    cost = sum(stepping_cost(root, steps) for root in roots) * len(lrs)
-    budget = schedules.STEPPING_BUDGET * settings.max_values
-    if cost > budget:
-        raise ScheduleError(
-            f"drawing needs the whole curve, computed step by step (the schedule composes "
-            f"schedulers or depends on its history), which would take {cost} evaluations up "
-            f"to step {steps.last}; at most {budget}: ask for fewer steps",
-            ("steps",),
-        )
+    check_costs(roots, steps, len(lrs), settings.max_values)
     return roots
 
 

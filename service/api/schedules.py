@@ -32,10 +32,10 @@ from service.engine import (
     Curve,
     Curve32,
     StepRange,
+    check_costs,
     compute,
     compute_float32,
     lr_chunks,
-    stepping_cost,
 )
 from service.engine.errors import ScheduleError
 from service.engine.nodes import Node
@@ -60,8 +60,6 @@ router = APIRouter(prefix="/v1/schedules", tags=["schedules"], route_class=Curve
 
 VERSION = "2"
 """Bumped whenever a change to the engine may change any value (invalidates ETags)."""
-STEPPING_BUDGET = 8
-"""Stepped schedules may evaluate at most this many times ``max_values`` per-step maps."""
 INLINE_VALUES = 1 << 15
 INLINE_TYPES = frozenset({"OneCycleLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts"})
 """Curves of these schedulers with at most ``INLINE_VALUES`` values are built and computed
@@ -287,15 +285,7 @@ class _Job:
         if self._root is None:
             lrs = self.request.lrs
             root = _build(self.request, len(lrs))
-            cost = stepping_cost(root, self.steps) * len(lrs)
-            budget = STEPPING_BUDGET * self.settings.max_values
-            if cost > budget:
-                raise ScheduleError(
-                    f"this schedule is computed step by step (it composes schedulers or "
-                    f"depends on its history), which would take {cost} evaluations up to step "
-                    f"{self.steps.last}; at most {budget}: ask for fewer steps",
-                    ("steps",),
-                )
+            cost = check_costs([root], self.steps, len(lrs), self.settings.max_values)
             self._root, self._work = root, cost + len(self.steps) * len(lrs)
         return self._work
 

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.engine.errors import ScheduleError
+from service.engine.lambdas import PREFIX_CHECK_LIMIT
 from service.engine.maps import scan
 from service.engine.nodes import STEP, Leaf, Node
 from service.engine.optimizer import Optimizer
@@ -82,11 +83,66 @@ class Curve32:
     warnings: tuple[str, ...] = ()
 
 
+STEPPING_BUDGET = 8
+"""Stepped schedules may evaluate at most this many times ``max_values`` per-step maps."""
+
+
 def stepping_cost(root: Node, steps: StepRange) -> int:
     """Map evaluations ``compute`` needs: 0 for a closed form, else leaves x last step."""
     if isinstance(root, Leaf) and not root.history_dependent:
         return 0
     return root.leaf_count * max(steps.final, 0)
+
+
+EXPRESSION_BUDGET = 500_000_000
+"""Most expression work one request may ask for, in syntax nodes x arguments evaluated
+(:func:`expression_cost`). Evaluation takes 2-4 ns per node and argument here (up to ~30 for
+powers), so this bounds it near 1-2 s (15 s at worst), inside the request time limit: a
+25-node lambda over 10,000,000 steps fits; 64 chained 185-node lambdas over 1,250,000 steps
+(50 s) do not, nor do 1,024 maximal lambdas however few the steps (9 s of per-call costs)."""
+CALL_FLOOR = 4096
+"""Arguments one evaluation is charged at least: a node evaluated on a few arguments costs
+numpy's per-call overhead, 4-12 us here, about what 4,096 arguments cost."""
+
+
+def expression_cost(root: Node, steps: StepRange) -> int:
+    """The expression work :func:`compute` does, in nodes x arguments (see
+    :data:`EXPRESSION_BUDGET`); 0 for schedules without user expressions.
+
+    A closed form evaluates the requested steps and checks the prefix PyTorch would step
+    through; a stepped tree evaluates every step up to the final one.
+    """
+    nodes = root.expression_nodes
+    if nodes == 0:
+        return 0
+    if isinstance(root, Leaf) and not root.history_dependent:
+        arguments = len(steps) + min(steps.final + 1, PREFIX_CHECK_LIMIT)
+    else:
+        arguments = max(steps.final, 0) + 1
+    return nodes * max(arguments, CALL_FLOOR)
+
+
+def check_costs(roots: list[Node], steps: StepRange, groups: int, max_values: int) -> int:
+    """Refuse up front (a 422 naming ``steps``) what would take too long to compute; the
+    stepped evaluations the roots need (for the caller's choice of thread or event loop)."""
+    stepped = sum(stepping_cost(root, steps) for root in roots) * groups
+    budget = STEPPING_BUDGET * max_values
+    if stepped > budget:
+        raise ScheduleError(
+            f"this schedule is computed step by step (it composes schedulers or depends on "
+            f"its history), which would take {stepped} evaluations up to step {steps.last}; "
+            f"at most {budget}: ask for fewer steps",
+            ("steps",),
+        )
+    work = sum(expression_cost(root, steps) for root in roots)
+    if work > EXPRESSION_BUDGET:
+        raise ScheduleError(
+            f"evaluating this schedule's expressions would take about {work} node evaluations "
+            f"(syntax nodes x steps evaluated); at most {EXPRESSION_BUDGET}: ask for fewer "
+            "steps, or use fewer or simpler expressions",
+            ("steps",),
+        )
+    return stepped
 
 
 def compute(root: Node, lrs: FloatArray, steps: StepRange) -> Curve:

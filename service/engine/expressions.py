@@ -105,6 +105,8 @@ class Expression:
     depends_on_argument: bool
     _program: Program = field(repr=False, compare=False)
     _reasons: Reasons = field(repr=False, compare=False)
+    nodes: int = field(default=1, compare=False)
+    """Syntax nodes in the body: what one evaluation costs per argument, roughly."""
 
     def evaluate(self, x: NDArray[np.integer]) -> Evaluation:
         """Evaluate element-wise, in O(len(x) * nodes) numpy operations and no Python loop over
@@ -190,7 +192,7 @@ def compile_expression(source: str) -> Expression:
         # dunder names are reported first, as if checked before anything else.
         _check_size(text, tree)
         raise ExpressionError(exc.message) from None
-    return Expression(source, argument, depends, program, compiler.table())
+    return Expression(source, argument, depends, program, compiler.table(), compiler.nodes)
 
 
 def _syntax_message(text: str, exc: SyntaxError) -> str:

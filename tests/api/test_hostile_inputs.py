@@ -1074,11 +1074,6 @@ def costly_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         server.stop()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known gap: 1,024 maximal expressions compile on the event loop during body "
-    "validation (~25 ms each, quoting source segments per node), stalling the server",
-)
 def test_the_costliest_requests_the_limits_allow_neither_time_out_nor_stall_the_server(
     costly_live: LiveServer,
 ) -> None:
