@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, TypeAlias
 
 import numpy as np
@@ -54,9 +55,38 @@ LearningRates: TypeAlias = (
 """The optimizer's lr: one for every param group, or one per group."""
 
 
+class CompiledSource(str):
+    """An expression's source as the request gave it, carrying its compiled form: validation
+    compiles every expression, and building the schedule uses that rather than compiling it
+    again (the compile cache may not hold every expression of a request)."""
+
+    __slots__ = ("expression",)
+    expression: Expression
+
+    def __new__(cls, expression: Expression) -> CompiledSource:
+        source = super().__new__(cls, expression.source)
+        source.expression = expression
+        return source
+
+    def __copy__(self) -> CompiledSource:
+        return self  # immutable, as its expression is
+
+    def __deepcopy__(self, memo: dict[int, object]) -> CompiledSource:
+        return self
+
+    def __reduce__(self) -> tuple[Callable[[str], str], tuple[str]]:
+        return _compiles, (str(self),)
+
+
 def _compiles(source: str) -> str:
-    compile_expression(source)
-    return source
+    return CompiledSource(compile_expression(source))
+
+
+def _compiled(source: str) -> Expression:
+    """The compiled form of a validated source (compiled here if it was not validated)."""
+    if isinstance(source, CompiledSource):
+        return source.expression
+    return compile_expression(source)
 
 
 ExpressionSource = Annotated[
@@ -93,5 +123,5 @@ def expressions(value: str | list[str], groups: int, loc: Loc) -> list[Expressio
     if isinstance(value, list):
         if len(value) != groups:
             raise ScheduleError(f"Expected {groups} lr_lambdas, but got {len(value)}", loc)
-        return [compile_expression(source) for source in value]
-    return [compile_expression(value)] * groups
+        return [_compiled(source) for source in value]
+    return [_compiled(value)] * groups

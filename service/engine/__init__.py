@@ -14,19 +14,28 @@ or directly in float32 (:func:`compute_float32`).
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
+from service.engine import compose
+from service.engine.cyclic import CyclicLR
 from service.engine.errors import ScheduleError
-from service.engine.lambdas import PREFIX_CHECK_LIMIT
+from service.engine.expressions import Expression
+from service.engine.families.base import Absolute
+from service.engine.lambdas import PREFIX_CHECK_LIMIT, LambdaLR, MultiplicativeLR
 from service.engine.maps import scan
 from service.engine.nodes import STEP, Leaf, Node
 from service.engine.optimizer import Optimizer
 from service.engine.types import FloatArray, IntArray
+
+if TYPE_CHECKING:
+    from service.engine.families.composition import Sequence
 
 BLOCK = 1 << 16
 """Outer steps evaluated per block when stepping (bounds the temporary arrays)."""
@@ -94,32 +103,161 @@ def stepping_cost(root: Node, steps: StepRange) -> int:
     return root.leaf_count * max(steps.final, 0)
 
 
-EXPRESSION_BUDGET = 500_000_000
-"""Most expression work one request may ask for, in syntax nodes x arguments evaluated
-(:func:`expression_cost`). Evaluation takes 2-4 ns per node and argument here (up to ~30 for
-powers), so this bounds it near 1-2 s (15 s at worst), inside the request time limit: a
-25-node lambda over 10,000,000 steps fits; 64 chained 185-node lambdas over 1,250,000 steps
-(50 s) do not, nor do 1,024 maximal lambdas however few the steps (9 s of per-call costs)."""
-CALL_FLOOR = 4096
-"""Arguments one evaluation is charged at least: a node evaluated on a few arguments costs
-numpy's per-call overhead, 4-12 us here, about what 4,096 arguments cost."""
+EXPRESSION_BUDGET = 1_500_000_000
+"""Most expression work one request may ask for, in the units of :meth:`Expression.cost`
+(:func:`expression_cost`), about 2 ns each here at worst: the costliest requests it allows
+(remainders of huge numbers, subnormal powers and exponentials, sines of huge arguments, at the
+most steps or groups allowed) take 2-2.6 s on this machine, well inside the request time limit
+(30 s by default, 15 s in the tests of the costliest requests). Ordinary expressions cost less
+than their units say (0.2-1.5 ns each) and fit at the most values a request may ask for:
+10,000,000 steps of a 10-operation lambda cost 124,000,000 units (0.8 s with the rest of the
+request), of ``0.95 ** epoch`` 826,000,000 (1.2 s), of ``0.1 ** (epoch // 30)`` 1,000,000,000
+(1.1 s). Refused: 64 chained sin/cos lambdas of 185 nodes over 1,250,000 steps (50 s), 1,024
+maximal lambdas even at one step (9 s of numpy's per-call overhead)."""
 
 
 def expression_cost(root: Node, steps: StepRange) -> int:
-    """The expression work :func:`compute` does, in nodes x arguments (see
-    :data:`EXPRESSION_BUDGET`); 0 for schedules without user expressions.
+    """The work of evaluating user expressions (``lr_lambda``, ``scale_fn``) that
+    :func:`compute` does for ``steps``, estimated before anything is computed in the units of
+    :meth:`Expression.cost`; 0 for schedules without expressions.
 
-    A closed form evaluates the requested steps and checks the prefix PyTorch would step
-    through; a stepped tree evaluates every step up to the final one.
+    It follows how the engine evaluates: a closed form on its own evaluates its expressions
+    once when constructed, on the requested steps, and on the prefix of steps PyTorch would call
+    them on (up to :data:`PREFIX_CHECK_LIMIT`; once more for a final step past the last one
+    requested); a stepped tree evaluates every leaf at every step up to the final one, block by
+    block; a composition of other libraries' schedules evaluates each child on the requested
+    steps (charged as if each were evaluated on all of them), a closed-form child checking its
+    own prefix every time, and probes its children at their boundaries.
     """
-    nodes = root.expression_nodes
-    if nodes == 0:
+    return _computed_work(root, steps)
+
+
+def _computed_work(node: Node, steps: StepRange) -> int:
+    """What ``compute(node, ..., steps)`` evaluates."""
+    if isinstance(node, Leaf) and not node.history_dependent:
+        return _alone_work(node, steps)
+    return _stepped_work(node, steps.final)
+
+
+def _alone_work(leaf: Leaf, steps: StepRange) -> int:
+    """A closed form on its own: constructed, evaluated on ``steps`` (and on the final step
+    with the prefix before it, see :func:`_probe_final`)."""
+    n, last, final = len(steps), steps.last, steps.final
+    probed = final >= 1 and (n == 0 or final > last)
+    if isinstance(leaf, MultiplicativeLR):  # constant factors: b * c**k, one evaluation
+        return _values_work(leaf, 1, 0) * (1 + probed)
+    cost = _values_work(leaf, 1, 0) + _values_work(leaf, n, last) + _boundaries_work(leaf)
+    whole_prefix = steps.start == 0 and (n == 1 or steps.stride == 1)
+    if n and (isinstance(leaf, CyclicLR) or not whole_prefix):
+        cost += _prefix_work(leaf, last)
+    if probed:
+        cost += _values_work(leaf, 1, final) + _prefix_work(leaf, final)
+    return cost
+
+
+def _prefix_work(leaf: Leaf, last: int) -> int:
+    """Checking the arguments PyTorch would pass on the way to step ``last``
+    (:func:`service.engine.lambdas.check_prefix`): each distinct expression once."""
+    top = last
+    if isinstance(leaf, CyclicLR) and leaf.scale_mode == "cycle":
+        cycles = 1 + last / leaf.total_size
+        top = int(cycles) if math.isfinite(cycles) else PREFIX_CHECK_LIMIT
+    arguments = min(top, PREFIX_CHECK_LIMIT) + 1
+    if arguments <= 0:
         return 0
-    if isinstance(root, Leaf) and not root.history_dependent:
-        arguments = len(steps) + min(steps.final + 1, PREFIX_CHECK_LIMIT)
+    return sum(expression.cost(arguments) for expression in dict.fromkeys(_expressions(leaf)))
+
+
+def _stepped_work(root: Node, final: int) -> int:
+    """Stepping the tree through steps 1 to ``final`` (:func:`_stepped`): every leaf is
+    constructed (twice in a SequentialLR), then evaluated on each block of steps (and on the
+    restarts of a SequentialLR within it)."""
+    blocks, rest = divmod(max(final, 0), BLOCK)
+    total = 0
+    for leaf in _stepped_leaves(root):
+        once = _values_work(leaf, 1, 0)
+        total += 2 * once + blocks * (_values_work(leaf, BLOCK, final) + once)
+        if rest:
+            total += _values_work(leaf, rest, final) + once
+    return total
+
+
+def _stepped_leaves(node: Node) -> Iterator[Node]:
+    """The schedulers a stepped tree steps: below its PyTorch composites, in order."""
+    if isinstance(node, compose.Composite):
+        for child in node.children:
+            yield from _stepped_leaves(child)
     else:
-        arguments = max(steps.final, 0) + 1
-    return nodes * max(arguments, CALL_FLOOR)
+        yield node
+
+
+def _expressions(node: Node) -> list[Expression]:
+    """The expressions a scheduler evaluates at each call: one per group, or its scale_fn."""
+    if isinstance(node, LambdaLR | MultiplicativeLR):
+        return node.lr_lambdas
+    if isinstance(node, CyclicLR) and node.scale_fn is not None:
+        return [node.scale_fn]
+    return []
+
+
+def _values_work(node: Node, n: int, last: int) -> int:
+    """One call of the scheduler's ``get_lr`` (a composition's ``values``) on ``n`` steps, the
+    largest ``last``."""
+    # The compositions import this package: they are imported once it is.
+    from service.engine.families import composition
+
+    if not isinstance(node, composition.Composite):
+        return sum(expression.cost(n) for expression in _expressions(node))
+    cost = sum(_nested_work(child, n, last) for child in node.children)
+    if isinstance(node, composition.Warmup):  # the target: the schedule's value at step 0
+        cost += _nested_work(node.children[0], 1, 0)
+    if isinstance(node, composition.Sequence) and node.sets_momentum:
+        # Segments that do not set the momentum hold an earlier segment's last one.
+        ends = _segment_lengths(node)
+        held = max(
+            _nested_work(child, 1, max(end - 1, 0))
+            for child, end in zip(node.children, ends, strict=True)
+            if child.cycles_momentum
+        )
+        cost += len(node.children) * held
+    return cost
+
+
+def _nested_work(child: Node, n: int, last: int) -> int:
+    """A composition's child evaluated on ``n`` of its local steps up to ``last``
+    (:func:`service.engine.families.children.evaluate`)."""
+    from service.engine.families import children
+
+    if n <= 0 or last < 0:
+        return 0
+    if isinstance(child, Absolute):
+        return _values_work(child, 1, 0) + _values_work(child, n, last)
+    if children.needs_stepping(child) and child.leaf_count * last > children.STEP_LIMIT:
+        return 0  # refused before anything is evaluated
+    return _computed_work(child, StepRange(max(last - n + 1, 0), last + 1, 1))
+
+
+def _boundaries_work(node: Node) -> int:
+    """The continuity warnings of a composition computed on its own: each sequence probes
+    every segment where it ends and the next where it starts."""
+    from service.engine.families import children, composition
+
+    if not isinstance(node, composition.Composite):
+        return 0
+    cost = sum(_boundaries_work(child) for child in node.children)
+    if isinstance(node, composition.Sequence):
+        segments = list(zip(node.children, _segment_lengths(node), strict=True))
+        for (previous, length), (current, _) in itertools.pairwise(segments):
+            stepping = children.needs_stepping(previous)
+            if length < 0 or (stepping and previous.leaf_count * length > 1_000_000):
+                continue  # not probed
+            cost += _nested_work(previous, 1, length) + _nested_work(current, 1, 0)
+    return cost
+
+
+def _segment_lengths(node: Sequence) -> list[int]:
+    """How long each segment of a sequence lasts (the last one: 1, for its probes)."""
+    return [later - start for start, later in itertools.pairwise(node.starts)] + [1]
 
 
 def check_costs(roots: list[Node], steps: StepRange, groups: int, max_values: int) -> int:
@@ -137,9 +275,10 @@ def check_costs(roots: list[Node], steps: StepRange, groups: int, max_values: in
     work = sum(expression_cost(root, steps) for root in roots)
     if work > EXPRESSION_BUDGET:
         raise ScheduleError(
-            f"evaluating this schedule's expressions would take about {work} node evaluations "
-            f"(syntax nodes x steps evaluated); at most {EXPRESSION_BUDGET}: ask for fewer "
-            "steps, or use fewer or simpler expressions",
+            f"evaluating this schedule's expressions would cost about {work} units (each "
+            f"expression's operations, weighted by their cost, times the steps it is evaluated "
+            f"at, with a floor per evaluation for numpy's per-call overhead); at most "
+            f"{EXPRESSION_BUDGET}: ask for fewer steps, or use fewer or simpler expressions",
             ("steps",),
         )
     return stepped

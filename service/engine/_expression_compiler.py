@@ -10,6 +10,10 @@ Compiling is on the request path (during body validation, up to 1,024 expression
 so it does only what an accepted expression needs: the size limits are counted along the walk,
 and the reasons keep only where their node is; its source is quoted once a message is asked for.
 
+Cost of a program: each operation it performs per evaluation is charged a *work* per argument
+and a number of *call floors* (see :data:`CALL_FLOOR` and :data:`_SLOW`), summed while compiling;
+``Expression.cost`` turns them into the estimate the service refuses costly requests by.
+
 Working set of a program (``_expression_ops`` allocates each result anew): a node's operands are
 evaluated one after another, and while one is evaluated only its earlier siblings' results are
 alive (for ``a if c else b`` two of them; for ``min``/``max`` and comparison chains, of any
@@ -42,6 +46,34 @@ MAX_EXPONENT = 1024
 MAX_ARGUMENTS = 200
 
 Program = Callable[[ops.Floats], ops.Value]
+
+CALL_FLOOR = 4096
+"""What one operation costs per evaluation whatever the number of arguments, in arguments'
+worth of its work: numpy's per-call overhead. Measured here (2 vCPUs, numpy 2.4): a numpy ufunc
+costs about 0.6 us a call plus 0.2-0.7 ns an element, so a call is worth about 1,000-3,000
+elements; an operation of a program (its values, int flags and error codes: 3-5 numpy calls)
+costs 4-8 us a call plus about 2 ns an argument, so a call is worth about 3,600 arguments."""
+
+_SLOW: dict[str, tuple[int, int]] = {
+    "pow": (80, 3),
+    "modulo": (480, 2),
+    "modulo by a constant": (16, 2),
+    "sin": (36, 1),
+    "cos": (36, 1),
+    "exp": (40, 1),
+    "tan": (4, 1),
+    "log": (4, 1),
+    "log2": (4, 1),
+    "log10": (4, 1),
+    "log with a base": (10, 2),
+}
+"""Work per argument and call floors of the operations that cost more than one unit and one
+floor (every other operation, literals and the argument included), measured at their worst
+here in units of about 2 ns: ``**`` 150 ns (``0.95 ** 20000``: a subnormal result), ``%`` and
+``//`` 900 ns (``1e308 % 1e-300``: a remainder over 2,000 bits of exponent) but 25 ns for the
+argument by a constant of magnitude 1 or more (``epoch // 30``: at most 50 bits), ``sin`` and
+``cos`` 65 ns (huge arguments need an exact reduction), ``exp`` 75 ns (subnormal results),
+``tan`` and logarithms 5-8 ns; ``**`` costs 22 us a call, ``%``, ``//`` and ``log(x, b)`` 14 us."""
 
 Span = tuple[int, int, int | None, int | None]
 """Where a node's source is, as ``ast`` gives it: its first and last line (1-based) and its
@@ -205,6 +237,21 @@ class Compiler:
         self.whys: list[str] = []
         self.spans: list[Span] = []
         self.nodes = self.depth = enclosing
+        self.work = 0
+        self.floors = 0
+
+    def charge(self, kind: str) -> None:
+        """Charge an operation of ``kind`` (see :data:`_SLOW`) beyond one unit and one floor,
+        which every operation is charged."""
+        work, floors = _SLOW[kind]
+        self.work += work - 1
+        self.floors += floors - 1
+
+    def charge_links(self, links: int) -> None:
+        """Charge the ``links`` operations that fold a node's operands (``and``, comparisons in
+        a chain, ``min``/``max``) beyond the one its node is charged."""
+        self.work += links
+        self.floors += links
 
     def table(self) -> Reasons:
         return Reasons(self.text, tuple(self.whys), tuple(self.spans))
@@ -239,6 +286,8 @@ class Compiler:
             raise self.fail(
                 _FORBIDDEN.get(type(node), f"{type(node).__name__} is not allowed"), node
             )
+        self.work += 1
+        self.floors += 1
         self.depth += 1
         compiled = kind(self, node)
         self.depth -= 1
@@ -305,6 +354,8 @@ class Compiler:
             too_large = self.code("integer too large to convert to float", span(node))
             return partial(_arithmetic, function, too_large, left, right), depends
         if op in _DIVISIONS:
+            if op is not ast.Div:
+                self.charge(self.modulo_kind(node.left, node.right))
             divide = _DIVISIONS[op]
             by_zero = self.code("division by zero", span(node))
             return partial(_division, divide, by_zero, left, right), depends
@@ -313,6 +364,15 @@ class Compiler:
             return self.power(node, left, exponent, always_float=False), depends
         symbol = _OPERATOR_SYMBOLS[type(node.op)]
         raise self.fail(f"the operator '{symbol}' is not allowed", node)
+
+    def modulo_kind(self, dividend: ast.expr, divisor: ast.expr) -> str:
+        """``%`` and ``//`` take time in proportion to how many bits of exponent the dividend
+        has over the divisor: few for the argument (an int below 2**50) by a constant >= 1."""
+        constant = _literal_value(divisor)
+        is_argument = isinstance(dividend, ast.Name) and dividend.id == self.argument
+        if is_argument and constant is not None and abs(constant) >= 1:
+            return "modulo by a constant"
+        return "modulo"
 
     def power(
         self,
@@ -333,6 +393,7 @@ class Compiler:
                     value = float(constant.values[0])
             if value is not None and abs(value) > MAX_EXPONENT:
                 raise self.fail(f"exponent {value:.6g} exceeds the limit of {MAX_EXPONENT}", node)
+        self.charge("pow")
         codes = ops.PowerErrors(
             *self.codes(
                 span(node),
@@ -347,6 +408,7 @@ class Compiler:
     def boolean(self, node: ast.BoolOp) -> tuple[Program, bool]:
         compiled = self.compile_all(node.values)
         combine = ops.logical_and if isinstance(node.op, ast.And) else ops.logical_or
+        self.charge_links(len(compiled) - 2)
         program = compiled[0][0]
         for right, _ in compiled[1:]:
             program = partial(_binary, combine, program, right)
@@ -360,6 +422,7 @@ class Compiler:
                 raise self.fail(f"the operator '{symbol}' is not allowed", node)
             comparisons.append(_COMPARISONS[type(op)])
         compiled = self.compile_all([node.left, *node.comparators])
+        self.charge_links(len(comparisons) - 1)
         programs = [program for program, _ in compiled]
         return (
             partial(_compare_chain, comparisons, programs),
@@ -411,6 +474,7 @@ class Compiler:
         programs = [program for program, _ in compiled]
         first = programs[0]
         if name in ("min", "max"):
+            self.charge_links(len(programs) - 2)
             largest = name == "max"
             return partial(_extremum, largest, programs)
         if name == "abs":
@@ -425,10 +489,13 @@ class Compiler:
             return partial(_round_to_int, rounding, not_finite, first)
         if name == "log" and len(programs) == 2:
             base = programs[1]
+            self.charge("log with a base")
             domain = self.code("logarithm of a number <= 0", where)
             base_one = self.code("division by zero (logarithm base 1)", where)
             return partial(_logarithm_base, domain, base_one, first, base)
         ufunc, invalid, why = _FLOAT_FUNCTIONS[name]
+        if name in _SLOW:
+            self.charge(name)
         code = self.code(why, where) if why else 0
         return partial(_float_function, ufunc, invalid, code, first)
 

@@ -25,7 +25,8 @@ where we refuse what Python accepts.
 Cost: compiling is one walk over the tree after :func:`ast.parse`, which takes most of the time
 (a fraction of a millisecond for a maximal expression). Evaluating takes O(len(x) * nodes)
 numpy work in pieces of :data:`CHUNK` arguments, so the memory it needs beyond its result is
-bounded whatever the number of arguments (see :meth:`Expression.evaluate`).
+bounded whatever the number of arguments (see :meth:`Expression.evaluate`); how long it takes is
+estimated by :meth:`Expression.cost`, before evaluating.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.engine._expression_compiler import (
+    CALL_FLOOR,
     MAX_DEPTH,
     MAX_EXPONENT,
     MAX_LITERAL,
@@ -53,6 +55,7 @@ from service.engine._expression_compiler import (
 from service.engine.errors import ScheduleError
 
 __all__ = [
+    "CALL_FLOOR",
     "CHUNK",
     "MAX_DEPTH",
     "MAX_EXPONENT",
@@ -97,7 +100,8 @@ class Expression:
     """A compiled expression; call it on an int64 array of argument values.
 
     ``depends_on_argument`` is syntactic: False when the argument's name does not occur in the
-    body (``lambda e: 0.95``), so callers may use a closed form.
+    body (``lambda e: 0.95``), so callers may use a closed form. ``work`` and ``overhead``
+    price an evaluation (see :meth:`cost`).
     """
 
     source: str
@@ -105,8 +109,22 @@ class Expression:
     depends_on_argument: bool
     _program: Program = field(repr=False, compare=False)
     _reasons: Reasons = field(repr=False, compare=False)
-    nodes: int = field(default=1, compare=False)
-    """Syntax nodes in the body: what one evaluation costs per argument, roughly."""
+    nodes: int = field(compare=False)
+    """Syntax nodes in the body."""
+    work: int = field(compare=False)
+    """Cost units per argument (see :meth:`cost`): one for most operations, more for the slow
+    ones (``**``, ``%``, ``//``, ``sin``, ...)."""
+    overhead: int = field(compare=False)
+    """Cost units per call of the program (see :meth:`cost`): :data:`CALL_FLOOR` for most
+    operations, more for a few."""
+
+    def cost(self, arguments: int) -> int:
+        """The estimated cost of one evaluation at ``arguments`` arguments, in units of about
+        2 ns of this machine's time at worst, whatever the arguments' values: the work per
+        argument, plus the overhead for each piece of :data:`CHUNK` arguments the program is
+        called on, plus one :data:`CALL_FLOOR` for the evaluation itself."""
+        calls = -(-arguments // CHUNK)
+        return self.work * arguments + self.overhead * calls + CALL_FLOOR
 
     def evaluate(self, x: NDArray[np.integer]) -> Evaluation:
         """Evaluate element-wise, in O(len(x) * nodes) numpy operations and no Python loop over
@@ -192,7 +210,16 @@ def compile_expression(source: str) -> Expression:
         # dunder names are reported first, as if checked before anything else.
         _check_size(text, tree)
         raise ExpressionError(exc.message) from None
-    return Expression(source, argument, depends, program, compiler.table(), compiler.nodes)
+    return Expression(
+        source,
+        argument,
+        depends,
+        program,
+        compiler.table(),
+        compiler.nodes,
+        compiler.work,
+        compiler.floors * CALL_FLOOR,
+    )
 
 
 def _syntax_message(text: str, exc: SyntaxError) -> str:
