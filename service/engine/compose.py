@@ -70,10 +70,6 @@ class Composite(Node):
     def leaf_count(self) -> int:
         return sum(child.leaf_count for child in self.children)
 
-    @property
-    def expression_nodes(self) -> int:
-        return sum(child.expression_nodes for child in self.children)
-
     def _compose(self, parts: list[Maps]) -> Maps:
         combined = parts[0]
         for part in parts[1:]:

@@ -110,10 +110,6 @@ class CyclicLR(Leaf):
         )
         return scales
 
-    @property
-    def expression_nodes(self) -> int:
-        return 0 if self.scale_fn is None else self.scale_fn.nodes
-
     def get_lr(self, epochs: IntArray, initial: bool) -> Maps:
         e = epochs.astype(np.float64)
         cycle = np.floor(1 + e / self.total_size)

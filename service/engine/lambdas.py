@@ -75,10 +75,6 @@ class LambdaLR(Leaf):
         super().__init__(loc)
         self.lr_lambdas = lr_lambdas
 
-    @property
-    def expression_nodes(self) -> int:
-        return sum(expression.nodes for expression in self.lr_lambdas)
-
     def get_lr(self, epochs: IntArray, initial: bool) -> Maps:
         factors = evaluate_per_group(self.lr_lambdas, epochs, self.loc, "lr_lambda")
         return Maps.absolute(self.base_lrs[:, None] * factors)
@@ -98,10 +94,6 @@ class MultiplicativeLR(Leaf):
     def __init__(self, loc: Loc, lr_lambdas: list[Expression]) -> None:
         super().__init__(loc)
         self.lr_lambdas = lr_lambdas
-
-    @property
-    def expression_nodes(self) -> int:
-        return sum(expression.nodes for expression in self.lr_lambdas)
 
     def get_lr(self, epochs: IntArray, initial: bool) -> Maps:
         if initial:

@@ -66,12 +66,6 @@ class Node(ABC):
     def leaf_count(self) -> int:
         """How many leaf schedulers this subtree holds (bounds the stepping cost)."""
 
-    @property
-    def expression_nodes(self) -> int:
-        """Syntax nodes of the user expressions one step of this subtree evaluates (every
-        group's), 0 if none: what an expression evaluation costs per step, roughly."""
-        return 0
-
 
 def local_epochs(events: np.ndarray, last_epoch: int) -> IntArray:
     """``last_epoch`` after each call in ``events``: ``step()`` adds one, a restart sets 0."""
