@@ -26,6 +26,7 @@ from service.stores import (
 from service.stores.base import AsyncUpdates, async_updates
 from service.stores.memory import MemoryStore
 from service.stores.sqlite import SQLiteStore
+from tests.loop import run_in_fresh_loop
 from tests.stores.counter import count, counter_session, history_row, increment
 
 SID = "s_8yq3WnZ0cRr0c2dQmXy1fA"
@@ -375,7 +376,7 @@ def _run(updates: AsyncUpdates, work: Coroutine[Any, Any, R]) -> R:
             if closer is not None:
                 await closer()
 
-    return asyncio.run(main())
+    return run_in_fresh_loop(main())
 
 
 def test_awaited_updates_from_8_tasks_mixed_with_8_threads_are_all_applied_once(

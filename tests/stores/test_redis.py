@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import multiprocessing
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -15,6 +14,7 @@ from redis.crc import key_slot
 
 from service.stores import Change, SessionRecord, StoreBusyError, open_store
 from service.stores.redis import RedisStore
+from tests.loop import run_in_fresh_loop
 from tests.stores.counter import (
     count,
     counter_session,
@@ -215,7 +215,7 @@ def _awaited(store: RedisStore, *updates: Callable[[SessionRecord], Change[Any]]
         finally:
             await store.aclose()
 
-    return asyncio.run(run())
+    return run_in_fresh_loop(run())
 
 
 def test_consecutive_awaited_updates_from_one_process_take_one_round_trip_each(
