@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     """Largest ``world_size`` a session may be created with; larger: 422."""
     max_ttl_seconds: int = Field(default=30 * 86400, ge=1, le=366 * 86400)
     """Largest ``ttl_seconds`` a session may be created with; larger: 422."""
+    metrics_key: SecretStr = SecretStr("")
+    """When set, ``/metrics`` needs it as ``Authorization: Bearer`` or ``X-API-Key``."""
     cors_origins: str = ""
     """Comma-separated origins allowed by CORS (``*`` for any); empty: CORS off."""
     request_timeout_seconds: float = Field(default=30.0, gt=0)

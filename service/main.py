@@ -23,6 +23,7 @@ from service.config import Settings, env_name, get_settings
 from service.engine.errors import ScheduleError
 from service.middleware import ObservabilityMiddleware
 from service.playground import mount_playground
+from service.security import SecurityHeadersMiddleware
 from service.store_holder import StoreHolder
 from service.stores import QuotaExceededError, StoreBusyError, StoreUnavailableError
 from service.timeouts import TimeoutMiddleware
@@ -189,6 +190,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ],
             expose_headers=["ETag", "X-Shape", "X-Request-ID"],
         )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(ObservabilityMiddleware)
     return app
 

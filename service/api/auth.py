@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security, status
-from fastapi.security import APIKeyHeader
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from service.config import Settings
 
@@ -22,6 +22,12 @@ _api_key_header = APIKeyHeader(
     description="Required on /v1 when the service is started with LRSCHED_API_KEYS.",
 )
 
+
+_metrics_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="MetricsKey",
+    description="LRSCHED_METRICS_KEY, required on /metrics when it is set (or as X-API-Key).",
+)
 
 NO_KEY = ""
 """The owner of requests (and sessions) when API keys are off."""
@@ -69,3 +75,27 @@ async def require_api_key(
 
 Owner = Annotated[str, Depends(require_api_key)]
 """The fingerprint of the request's API key (:data:`NO_KEY` with keys off)."""
+
+
+async def require_metrics_key(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_metrics_bearer)],
+    key: Annotated[str | None, Security(_api_key_header)],
+) -> None:
+    """401 unless ``LRSCHED_METRICS_KEY`` is unset or sent as a bearer token or ``X-API-Key``.
+
+    Both headers are compared (constant time) whatever either holds.
+    """
+    settings: Settings = request.app.state.settings
+    expected = settings.metrics_key.get_secret_value().encode()
+    if not expected:
+        return
+    by_bearer = hmac.compare_digest((bearer.credentials if bearer else "").encode(), expected)
+    by_header = hmac.compare_digest((key or "").encode(), expected)
+    if not (by_bearer | by_header):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing or invalid metrics key: send Authorization: Bearer <LRSCHED_METRICS_KEY> "
+            "or X-API-Key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
