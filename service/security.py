@@ -10,7 +10,9 @@ rule names is ``no-store``.
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from service.middleware import HTTPMiddleware
 
 CACHE_CONTROL_BY_PREFIX: tuple[tuple[str, str], ...] = (
     ("/v1/schedules", "no-cache"),
@@ -42,19 +44,13 @@ def cache_control(path: str) -> str:
     return DEFAULT_CACHE_CONTROL
 
 
-class SecurityHeadersMiddleware:
+class SecurityHeadersMiddleware(HTTPMiddleware):
     """Set ``X-Content-Type-Options: nosniff`` and the route's Cache-Control on every response.
 
     Replaces any Cache-Control a handler set, so this table is the one place that decides.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         added = [
             (b"x-content-type-options", b"nosniff"),
             (b"cache-control", cache_control(_route_path(scope)).encode()),
