@@ -260,9 +260,10 @@ async def report(
 ) -> ReportOutcome:
     """Apply one rank's report of ``metric`` for ``epoch`` (see the module docstring).
 
-    The owner and bearer token are checked inside the store's atomic update, on the record it reads
-    anyway: one read-modify-write per report, no separate authorization read. (A report
-    is what thousands of ranks send every epoch, so it is awaited, not run in a thread.)
+    The owner and the bearer token are checked inside the store's atomic update, on the
+    record it reads anyway: one read-modify-write per report, no separate authorization
+    read. (A report is what thousands of ranks send every epoch, so it is awaited, not run
+    in a thread.)
     """
     token_hash = hash_token(token)
     result = await store.update_async(
