@@ -48,10 +48,13 @@ def test_two_replicas_share_each_keys_quota_and_hide_sessions_from_other_keys(
 
         created = [answer.json() for answer in answers if answer.status_code == 201]
         first = created[0]
+        report = {"epoch": 0, "metric": 1.0}
         for replica in replicas:
             url = f"{replica.url}/v1/sessions/{first['id']}"
-            assert client.get(url, headers=_headers(KEY_B, first["token"])).status_code == 404
-            assert client.get(url, headers=_headers(KEY_A, first["token"])).status_code == 200
+            stranger, owner = _headers(KEY_B, first["token"]), _headers(KEY_A, first["token"])
+            assert client.post(f"{url}/reports", json=report, headers=stranger).status_code == 404
+            assert client.get(url, headers=stranger).status_code == 404
+            assert client.get(url, headers=owner).json()["epoch"] == 0
         assert _create(client, replicas[1], KEY_B).status_code == 201  # its own quota
 
         deleted = client.delete(
