@@ -19,6 +19,7 @@ from starlette.routing import Match
 from service import logs, metrics
 from service.api import ops, plateau, plot, schedules, sessions
 from service.api.auth import require_api_key
+from service.api_docs import mount_api_docs
 from service.config import Settings, env_name, get_settings
 from service.engine.errors import ScheduleError
 from service.middleware import ObservabilityMiddleware
@@ -156,6 +157,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         max_body_size=settings.max_body_bytes,
         lifespan=lifespan,
+        docs_url=None,  # served from local assets by mount_api_docs, not from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.store = holder
@@ -174,6 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (schedules.router, plot.router, plateau.router, sessions.router):
         app.include_router(router, dependencies=api_keys, responses=v1_responses)
     mount_playground(app)
+    mount_api_docs(app)
     # Outermost last: every request gets an id, a log line and metrics, 504s included.
     app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout_seconds)
     if settings.cors_origin_list:
