@@ -3,7 +3,7 @@
 FastAPI's default pages load their scripts and styles from a CDN, so they are blank without
 internet access or behind a firewall. The same pages are served here with the official
 Swagger UI and ReDoc distribution files that the ``fastapi-offline`` package ships, mounted
-under ``/docs-static/``: every request the pages make stays on this origin.
+under ``/docs/static/``: every request the pages make stays on this origin.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 ASSETS = Path(fastapi_offline.__file__).parent / "static"
 """``swagger-ui-bundle.js``, ``swagger-ui.css``, ``redoc.standalone.js`` and ``favicon.png``."""
 
-ASSETS_URL = "/docs-static"
+ASSETS_URL = "/docs/static"
 OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
 
 router = APIRouter(include_in_schema=False)

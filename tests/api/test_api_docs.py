@@ -34,10 +34,10 @@ def test_docs_pages_reference_only_this_origin(client: TestClient, page: str) ->
 @pytest.mark.parametrize(
     ("url", "name", "media_type"),
     [
-        ("/docs-static/swagger-ui-bundle.js", "swagger-ui-bundle.js", "text/javascript"),
-        ("/docs-static/swagger-ui.css", "swagger-ui.css", "text/css"),
-        ("/docs-static/redoc.standalone.js", "redoc.standalone.js", "text/javascript"),
-        ("/docs-static/favicon.png", "favicon.png", "image/png"),
+        ("/docs/static/swagger-ui-bundle.js", "swagger-ui-bundle.js", "text/javascript"),
+        ("/docs/static/swagger-ui.css", "swagger-ui.css", "text/css"),
+        ("/docs/static/redoc.standalone.js", "redoc.standalone.js", "text/javascript"),
+        ("/docs/static/favicon.png", "favicon.png", "image/png"),
     ],
 )
 def test_docs_assets_are_the_installed_distribution_files(
@@ -47,13 +47,14 @@ def test_docs_assets_are_the_installed_distribution_files(
     assert response.status_code == 200
     assert response.headers["content-type"].startswith(media_type)
     assert response.content == (ASSETS / name).read_bytes()
+    assert response.headers["cache-control"] == "no-cache"  # revalidated, as the playground's
 
 
 def test_swagger_ui_page_points_at_the_local_bundle_and_the_openapi_document(
     client: TestClient,
 ) -> None:
     html = client.get("/docs").text
-    assert 'src="/docs-static/swagger-ui-bundle.js"' in html
-    assert 'href="/docs-static/swagger-ui.css"' in html
+    assert 'src="/docs/static/swagger-ui-bundle.js"' in html
+    assert 'href="/docs/static/swagger-ui.css"' in html
     assert "url: '/openapi.json'" in html
-    assert b"SwaggerUIBundle" in client.get("/docs-static/swagger-ui-bundle.js").content
+    assert b"SwaggerUIBundle" in client.get("/docs/static/swagger-ui-bundle.js").content
