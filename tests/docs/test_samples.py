@@ -80,7 +80,3 @@ def test_curl_command_lines_are_read_like_curl() -> None:
         b'{"a": [1,\n  2]}',
         "out.png",
     )
-
-
-def test_readme_stays_under_10_kb() -> None:
-    assert len((doc_samples.ROOT / "README.md").read_bytes()) <= 10 * 1024
