@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from lrsched_client import AsyncClient, Client, Retry, ServerError, TransportError
+from lrsched_client import AsyncClient, Client, LrschedError, Retry, ServerError, TransportError
 from lrsched_client._http import Call, _Attempts
 
 from tests.client.conftest import FAST_RETRY
@@ -167,3 +167,19 @@ def test_retry_after_is_a_lower_bound_and_too_long_is_not_waited_for() -> None:
     later = httpx.Response(503, headers={"Retry-After": "3600"}, request=request)
     with pytest.raises(ServerError):
         _Attempts(Call("GET", "/"), policy).after_response(later)
+
+
+def test_a_used_up_quota_is_not_retried_but_a_plain_429_is() -> None:
+    policy = Retry(backoff=0.001)
+    request = httpx.Request("POST", "http://lrsched.test/v1/sessions")
+    quota = httpx.Response(
+        429,
+        json={"detail": {"msg": "...", "limit": "max_sessions_per_key", "max": 5}},
+        request=request,
+    )
+    with pytest.raises(LrschedError) as raised:
+        _Attempts(Call("POST", "/v1/sessions"), policy).after_response(quota)
+    assert raised.value.status_code == 429
+    throttled = httpx.Response(429, json={"detail": "slow down"}, request=request)
+    delay = _Attempts(Call("POST", "/v1/sessions"), policy).after_response(throttled)
+    assert delay is not None and delay >= 0.0

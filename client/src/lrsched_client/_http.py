@@ -6,7 +6,9 @@ What is retried, and why it is safe:
   ``GET`` s) or idempotent on the server (a report is keyed by ``(epoch, rank)``: a repeat is
   answered with the recorded decision and changes nothing; ``DELETE`` of a deleted session
   is a 404, which a retried delete counts as done). Those calls are retried on connection
-  errors, timeouts, a dropped connection, and on 429, 500, 502, 503 and 504.
+  errors, timeouts, a dropped connection, and on 429, 500, 502, 503 and 504 (but not on
+  the 429 that says a quota is used up, such as an API key's live sessions: that detail names
+  its ``limit``, and only deleting sessions or waiting for their expiry frees one).
 * Creating a session is not idempotent: a retry after an *ambiguous* failure (the request
   may have reached the server: a read timeout, a dropped connection, a 500/502/504) could
   create a second session. Those calls are retried only when the request certainly was not
@@ -133,8 +135,10 @@ class _Attempts:
         status = response.status_code
         if status < 400 or (self.retries > 0 and status in self.call.ok_after_retry):
             return None
-        retryable = status in self.policy.statuses and (
-            self.call.idempotent or status in UNPROCESSED_STATUSES
+        retryable = (
+            status in self.policy.statuses
+            and (self.call.idempotent or status in UNPROCESSED_STATUSES)
+            and not _is_quota(response)
         )
         retry_after = _retry_after(response)
         if (
@@ -161,6 +165,18 @@ class _Attempts:
             delay,
         )
         return delay
+
+
+def _is_quota(response: httpx.Response) -> bool:
+    """Whether ``response`` is the service's 429 for a used-up quota (its detail names the
+    ``limit``): a retry within seconds cannot succeed."""
+    if response.status_code != 429:
+        return False
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(detail, dict) and "limit" in detail
 
 
 def _retry_after(response: httpx.Response) -> float | None:
