@@ -25,8 +25,10 @@ def fetch_table(
     lr: float,
     dtype: Dtype,
     client: Client | None,
+    url: str | None = None,
 ) -> npt.NDArray[numpy.floating[Any]]:
-    """The lr of ``spec`` at steps ``0..steps-1`` for one param group of lr ``lr``.
+    """The lr of ``spec`` at steps ``0..steps-1`` for one param group of lr ``lr``, fetched
+    with ``client``, else with a client of ``url`` (default ``$LRSCHED_URL``).
 
     Raises:
         ValueError: ``steps < 1``, ``lr`` is not one number, or the schedule has several
@@ -40,7 +42,7 @@ def fetch_table(
     if client is not None:
         values = client.curve(spec, float(lr), steps, dtype=dtype)
     else:
-        with Client() as own:
+        with Client(url) as own:
             values = own.curve(spec, float(lr), steps, dtype=dtype)
     if values.shape[0] != 1:
         raise ValueError(
