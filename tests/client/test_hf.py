@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,18 +19,9 @@ from transformers.optimization import get_scheduler  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
-CASES: list[tuple[str, int, int, dict[str, Any]]] = [
-    ("linear", 3, 20, {}),
-    ("cosine", 4, 20, {"num_cycles": 0.75}),
-    ("cosine_with_restarts", 2, 20, {"num_cycles": 3}),
-    ("polynomial", 2, 20, {"power": 2.0, "lr_end": 1e-4}),
-    ("constant", 5, 20, {}),
-    ("constant_with_warmup", 5, 20, {}),
-    ("inverse_sqrt", 4, 20, {"timescale": 3}),
-    ("cosine_with_min_lr", 3, 20, {"min_lr_rate": 0.1}),
-    ("cosine_warmup_with_min_lr", 3, 20, {"min_lr": 0.01}),
-    ("warmup_stable_decay", 3, 20, {"num_decay_steps": 6}),
-]
+GOLDEN = json.loads((Path(__file__).resolve().parents[1] / "golden" / "adapters.json").read_text())
+"""HF's values (``tools/generate_adapter_golden.py``); the service is held to them without
+transformers in ``test_adapter_golden.py``."""
 
 
 def optimizer() -> torch.optim.Optimizer:
@@ -51,13 +43,10 @@ def hf_lrs(name: str, warmup: int, total: int, kwargs: dict[str, Any]) -> list[f
     return values
 
 
-@pytest.mark.parametrize(("name", "warmup", "total", "kwargs"), CASES, ids=[c[0] for c in CASES])
-def test_every_scheduler_name_maps_to_hf_own_values(
-    client: Client, name: str, warmup: int, total: int, kwargs: dict[str, Any]
-) -> None:
-    spec = spec_for(name, warmup, total, **kwargs)
-    remote = client.curve_json(spec, 0.1, total + 1)["lr"][0]
-    assert remote == pytest.approx(hf_lrs(name, warmup, total, kwargs), rel=1e-9, abs=1e-15)
+@pytest.mark.parametrize("case", GOLDEN["hf"], ids=[case["name"] for case in GOLDEN["hf"]])
+def test_recorded_values_are_what_this_transformers_gives(case: dict[str, Any]) -> None:
+    live = hf_lrs(case["name"], case["warmup"], case["total"], case["kwargs"])
+    assert live == pytest.approx(case["values"], rel=1e-12, abs=1e-15)
 
 
 def test_every_name_but_the_plateau_ones_is_mapped() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from lrsched_client import Client, ValidationError
 
@@ -12,14 +15,9 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from lrsched_client import optax as remote  # noqa: E402
 
-WARMUP_COSINE = {
-    "type": "optax.warmup_cosine_decay",
-    "init_value": 0.0,
-    "peak_value": 0.1,
-    "warmup_steps": 10,
-    "decay_steps": 60,
-    "end_value": 0.001,
-}
+GOLDEN = json.loads((Path(__file__).resolve().parents[1] / "golden" / "adapters.json").read_text())
+WARMUP_COSINE = GOLDEN["optax"][0]["spec"]
+assert WARMUP_COSINE["type"] == "optax.warmup_cosine_decay"
 ONE_CYCLE = {"type": "OneCycleLR", "max_lr": 0.1, "total_steps": 50}
 
 
