@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from lrsched_client import Client, cli
 
+from tests.client.proxy import FlakyProxy
 from tests.client.server import REPO, free_port
 
 ONE_CYCLE = {"type": "OneCycleLR", "max_lr": 0.1, "total_steps": 100}
@@ -145,3 +146,15 @@ def test_session_report_show_and_out_of_order_epoch(url: str, client: Client) ->
     assert skipped.returncode == 3 and b"409" in skipped.stderr
     wrong = lrsched("session", "show", ident, "--token", "nope", url=url)
     assert wrong.returncode == 3
+
+
+def test_downloads_are_retried_before_any_byte_is_written(
+    proxy: FlakyProxy, spec_file: Path, tmp_path: Path, client: Client
+) -> None:
+    proxy.fail_next("reset", "503")
+    target = tmp_path / "curve.json"
+    done = lrsched("curve", str(spec_file), "--steps", "50", "-o", str(target), url=proxy.url)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(target.read_text()) == client.curve_json(ONE_CYCLE, 0.001, 50)
+    actions = [action for _, _, action in proxy.requests("/v1/schedules")]
+    assert actions == ["reset", "503", "pass"]
