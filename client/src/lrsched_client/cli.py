@@ -148,8 +148,8 @@ def curve_csv(document: dict[str, Any]) -> bytes:
     header = ["step", *(f"lr_{g}" for g in range(len(lr)))]
     writer.writerow(header + [f"momentum_{g}" for g in range(len(momentum))])
     for index, step in enumerate(steps):
-        row = [row[index] for row in lr] + [row[index] for row in momentum]
-        writer.writerow([step, *(repr(float(value)) for value in row)])
+        values = [group[index] for group in lr] + [group[index] for group in momentum]
+        writer.writerow([step, *(repr(float(value)) for value in values)])
     return text.getvalue().encode()
 
 
