@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
 from schemas.fields import (
+    MAX_INT,
     ExpressionSource,
     FiniteFloat,
     Number,
@@ -24,7 +25,7 @@ from schemas.fields import (
     per_group,
 )
 from schemas.numbers import A_NUMBER, AN_INTEGER, Boolean
-from service.engine import cosine, cyclic, lambdas, multiplicative
+from service.engine import cosine, cyclic, lambdas, multiplicative, swa
 from service.engine.errors import Loc, ScheduleError
 from service.engine.nodes import Node
 from service.engine.types import FloatArray
@@ -327,6 +328,34 @@ class OneCycleLR(BaseModel):
         )
 
 
+class SWALR(BaseModel):
+    """``torch.optim.swa_utils.SWALR``: anneal every lr to ``swa_lr`` over ``anneal_epochs``
+    steps (cosine or linear), then hold it; after another scheduler in SequentialLR it anneals
+    from the lr that scheduler left."""
+
+    model_config = _config(
+        {"type": "SWALR", "swa_lr": 0.05, "anneal_epochs": 5, "anneal_strategy": "linear"},
+        "https://pytorch.org/docs/stable/generated/torch.optim.swa_utils.SWALR.html",
+    )
+    type: Literal["SWALR"]
+    swa_lr: PerGroup
+    anneal_epochs: Annotated[
+        StrictInt,
+        Field(ge=0, le=MAX_INT, description="anneal_epochs must be equal or greater than 0."),
+        AN_INTEGER,
+    ] = 10
+    anneal_strategy: Literal["cos", "linear"] = "cos"
+
+    def to_node(self, groups: int, loc: Loc) -> Node:
+        """The engine scheduler for ``groups`` param groups."""
+        return swa.SWALR(
+            loc,
+            per_group(self.swa_lr, groups, (*loc, "swa_lr")),
+            self.anneal_epochs,
+            self.anneal_strategy,
+        )
+
+
 def _momenta(spec: CyclicLR | OneCycleLR, groups: int, loc: Loc) -> dict[str, FloatArray]:
     """Per-group momenta; PyTorch checks their lengths only when it cycles momentum."""
     if not spec.cycle_momentum:
@@ -350,4 +379,5 @@ LEAF_MODELS = (
     CyclicLR,
     OneCycleLR,
     CosineAnnealingWarmRestarts,
+    SWALR,
 )

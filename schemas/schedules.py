@@ -66,6 +66,7 @@ from schemas.families.timm import (
 from schemas.fields import Number
 from schemas.pytorch import (
     LEAF_MODELS,
+    SWALR,
     ConstantLR,
     CosineAnnealingLR,
     CosineAnnealingWarmRestarts,
@@ -169,6 +170,7 @@ ScheduleSpec: TypeAlias = Annotated[
     | CyclicLR
     | OneCycleLR
     | CosineAnnealingWarmRestarts
+    | SWALR
     | HfConstant
     | HfConstantWithWarmup
     | HfLinear

@@ -39,11 +39,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.torch_reference import SCHEDULE_TYPES, describe_error, requested_steps, run
+from tools.torch_reference import (
+    LR_SCHEDULER_TYPES,
+    SCHEDULE_TYPES,
+    describe_error,
+    requested_steps,
+    run,
+)
 
 OUTPUT = Path(__file__).resolve().parent.parent / "tests" / "golden" / "schedules.json"
 SEED = 20240613
 RANDOM_CASES = 260
+SWALR_SEED = 20261204
+RANDOM_SWALR_CASES = 40
 
 Spec = dict[str, Any]
 Request = dict[str, Any]
@@ -1153,6 +1161,111 @@ def rejected_cases(p: Plan) -> None:
     )
 
 
+def swalr_cases(p: Plan) -> None:
+    """SWALR (torch.optim.swa_utils) alone, after other schedulers, chained, and its refusals."""
+    p.ok("SWALR/cos_default_epochs", S("SWALR", swa_lr=0.05), steps=20)
+    p.ok("SWALR/linear", S("SWALR", swa_lr=0.05, anneal_epochs=5, anneal_strategy="linear"))
+    p.ok("SWALR/anneal_up", S("SWALR", swa_lr=0.5, anneal_epochs=7), steps=12)
+    p.ok("SWALR/anneal_epochs_0", S("SWALR", swa_lr=0.02, anneal_epochs=0), steps=5)
+    p.ok("SWALR/anneal_epochs_1", S("SWALR", swa_lr=0.02, anneal_epochs=1), steps=5)
+    p.ok("SWALR/per_group_swa_lr", S("SWALR", swa_lr=[0.01, 0.2, 0.5], anneal_epochs=4), lr=L3)
+    p.ok("SWALR/shared_swa_lr", S("SWALR", swa_lr=0.03, anneal_strategy="linear"), lr=L3)
+    p.ok("SWALR/default_lr", S("SWALR", swa_lr=0.1, anneal_epochs=3), lr=None, steps=6)
+    p.ok("SWALR/zero_swa_lr", S("SWALR", swa_lr=0.0, anneal_epochs=6), steps=10)
+    p.ok(
+        "SWALR/long_stride",
+        S("SWALR", swa_lr=1e-4, anneal_epochs=3000),
+        steps=3500,
+        start=3,
+        stride=11,
+    )
+    p.ok(
+        "SequentialLR/swalr_after_cosine",
+        seq([S("CosineAnnealingLR", T_max=50), S("SWALR", swa_lr=0.02, anneal_epochs=10)], [30]),
+        steps=60,
+    )
+    p.ok(
+        "SequentialLR/swalr_after_multiplicative",
+        seq(
+            [
+                S("MultiplicativeLR", lr_lambda="lambda epoch: 0.9"),
+                S("SWALR", swa_lr=0.05, anneal_epochs=20, anneal_strategy="linear"),
+            ],
+            [16],
+        ),
+    )
+    p.ok(
+        "SequentialLR/swalr_after_onecycle",
+        seq([S("OneCycleLR", max_lr=0.5, total_steps=100), S("SWALR", swa_lr=0.05)], [60]),
+        steps=90,
+    )
+    p.ok(
+        "SequentialLR/swalr_anneal_0_after_exponential",
+        seq([S("ExponentialLR", gamma=0.9), S("SWALR", swa_lr=0.02, anneal_epochs=0)], [5]),
+        steps=12,
+    )
+    p.ok(
+        "SequentialLR/swalr_first_then_step",
+        seq([S("SWALR", swa_lr=0.3, anneal_epochs=4), S("StepLR", step_size=3, gamma=0.5)], [3]),
+        lr=L2,
+        steps=15,
+    )
+    p.ok(
+        "SequentialLR/two_swalr_share_swa_lr",
+        seq(
+            [
+                S("SWALR", swa_lr=0.02, anneal_epochs=3),
+                S("StepLR", step_size=3, gamma=0.5),
+                S("SWALR", swa_lr=0.2, anneal_epochs=4),
+            ],
+            [5, 12],
+        ),
+        lr=L2,
+        steps=30,
+    )
+    p.ok(
+        "ChainedScheduler/swalr_after_exponential",
+        chain([S("ExponentialLR", gamma=0.9), S("SWALR", swa_lr=0.02, anneal_epochs=10)]),
+    )
+    p.ok(
+        "ChainedScheduler/swalr_before_exponential",
+        chain([S("SWALR", swa_lr=0.02, anneal_epochs=10), S("ExponentialLR", gamma=0.9)]),
+    )
+    p.ok(
+        "ChainedScheduler/two_swalr",
+        chain(
+            [
+                S("SWALR", swa_lr=0.02, anneal_epochs=3),
+                S("SWALR", swa_lr=0.5, anneal_epochs=6, anneal_strategy="linear"),
+            ]
+        ),
+        lr=L2,
+        steps=20,
+    )
+    p.bad(
+        "SWALR/reject_negative_anneal_epochs",
+        "anneal_epochs",
+        S("SWALR", swa_lr=0.1, anneal_epochs=-1),
+    )
+    p.bad(
+        "SWALR/reject_float_anneal_epochs",
+        "anneal_epochs",
+        S("SWALR", swa_lr=0.1, anneal_epochs=2.0),
+    )
+    p.bad(
+        "SWALR/reject_anneal_strategy",
+        "anneal_strategy",
+        S("SWALR", swa_lr=0.1, anneal_strategy="exp"),
+    )
+    p.bad("SWALR/reject_swa_lr_length", "swa_lr", S("SWALR", swa_lr=[0.1, 0.2]), lr=L3)
+    p.bad("SWALR/reject_missing_swa_lr", "swa_lr", S("SWALR", anneal_epochs=3))
+    p.bad(
+        "SequentialLR/reject_swalr_child_strategy",
+        "anneal_strategy",
+        seq([S("ExponentialLR", gamma=0.9), S("SWALR", swa_lr=0.1, anneal_strategy="cosine")], [3]),
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Seeded random configurations.
 # --------------------------------------------------------------------------------------------
@@ -1268,11 +1381,18 @@ def random_leaf(rng: random.Random, kind: str, groups: int, steps: int) -> Spec:
             T_mult=rng.choice([1, 1, 2, 3]),
             eta_min=rng.choice([0.0, _r(rng, 0.0, 0.01, 5)]),
         )
+    if kind == "SWALR":
+        return S(
+            kind,
+            swa_lr=maybe_list(0.0, 0.2),
+            anneal_epochs=rng.choice([0, 1, rng.randint(2, 60)]),
+            anneal_strategy=rng.choice(["cos", "linear"]),
+        )
     raise ValueError(kind)
 
 
 COMPOSITE_TYPES = ("SequentialLR", "ChainedScheduler")
-LEAF_TYPES = [t for t in SCHEDULE_TYPES if t not in COMPOSITE_TYPES]
+LEAF_TYPES = [t for t in LR_SCHEDULER_TYPES if t not in COMPOSITE_TYPES]
 
 
 def random_spec(rng: random.Random, kind: str, groups: int, steps: int, depth: int = 0) -> Spec:
@@ -1295,7 +1415,7 @@ def random_cases(rng: random.Random) -> Iterator[Planned]:
     """Endless seeded random accepted-or-not requests; the caller keeps the accepted ones."""
     index = 0
     while True:
-        kind = SCHEDULE_TYPES[index % len(SCHEDULE_TYPES)]
+        kind = LR_SCHEDULER_TYPES[index % len(LR_SCHEDULER_TYPES)]
         groups = rng.choice([1, 1, 2, 3])
         steps = rng.choice([rng.randint(1, 300)] * 9 + [rng.randint(2000, 4000)])
         lrs = [_r(rng, 0.001, 1.0) for _ in range(groups)]
@@ -1310,6 +1430,34 @@ def random_cases(rng: random.Random) -> Iterator[Planned]:
             request["start"] = rng.randint(0, steps - 1)
             request["stride"] = rng.randint(1, 9)
         yield Planned(f"{kind}/random_{index:03d}", request)
+        index += 1
+
+
+def random_swalr_cases(rng: random.Random) -> Iterator[Planned]:
+    """Endless seeded SWALRs alone or among 1-3 random leaves in a SequentialLR or a
+    ChainedScheduler (a separate stream, so the cases above stay as they were)."""
+    index = 0
+    while True:
+        groups = rng.choice([1, 1, 2, 3])
+        steps = rng.randint(1, 200)
+        kind = rng.choice(["SWALR", *COMPOSITE_TYPES])
+        swalr = random_leaf(rng, "SWALR", groups, steps)
+        if kind == "SWALR":
+            schedule = swalr
+        else:
+            others = [
+                random_leaf(rng, rng.choice(LEAF_TYPES), groups, steps)
+                for _ in range(rng.randint(1, 3))
+            ]
+            others.insert(rng.randint(0, len(others)), swalr)
+            if kind == "ChainedScheduler":
+                schedule = chain(others)
+            else:
+                cuts = rng.sample(range(1, max(steps, len(others) + 1)), k=len(others) - 1)
+                schedule = seq(others, sorted(cuts))
+        lrs = [_r(rng, 0.001, 1.0) for _ in range(groups)]
+        request = make_request(schedule, lr=lrs if groups > 1 else lrs[0], steps=steps)
+        yield Planned(f"SWALR/random_{kind}_{index:03d}", request)
         index += 1
 
 
@@ -1380,13 +1528,21 @@ def build_cases() -> list[dict[str, Any]]:
         sequential_cases,
         chained_cases,
         rejected_cases,
+        swalr_cases,
     ):
         section(plan)
     cases = [record(planned) for planned in plan.cases]
-    rng = random.Random(SEED)
-    added = 0
-    for planned in random_cases(rng):
-        if added >= RANDOM_CASES:
+    cases += accepted_cases(random_cases(random.Random(SEED)), RANDOM_CASES)
+    cases += accepted_cases(random_swalr_cases(random.Random(SWALR_SEED)), RANDOM_SWALR_CASES)
+    return cases
+
+
+def accepted_cases(planned_cases: Iterator[Planned], count: int) -> list[dict[str, Any]]:
+    """The first ``count`` of ``planned_cases`` that torch accepts with finite values, and
+    whose verdict does not depend on stepping past the last requested step."""
+    cases: list[dict[str, Any]] = []
+    for planned in planned_cases:
+        if len(cases) >= count:
             break
         curves, error = outcome(planned.request)
         if error is not None or curves is None or not _finite(curves):
@@ -1394,7 +1550,6 @@ def build_cases() -> list[dict[str, Any]]:
         if _ambiguous(planned.request, True):
             continue
         cases.append({"name": planned.name, "request": planned.request, **curves})
-        added += 1
     return cases
 
 

@@ -50,9 +50,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
-from torch.optim import lr_scheduler
+from torch.optim import lr_scheduler, swa_utils
 
-SCHEDULE_TYPES: tuple[str, ...] = (
+LR_SCHEDULER_TYPES: tuple[str, ...] = (
     "LambdaLR",
     "MultiplicativeLR",
     "StepLR",
@@ -68,7 +68,11 @@ SCHEDULE_TYPES: tuple[str, ...] = (
     "OneCycleLR",
     "CosineAnnealingWarmRestarts",
 )
-"""The 14 PyTorch scheduler class names a request's ``schedule.type`` may carry."""
+"""The 14 scheduler classes of ``torch.optim.lr_scheduler`` a request may name."""
+
+SCHEDULE_TYPES: tuple[str, ...] = (*LR_SCHEDULER_TYPES, "SWALR")
+"""Every PyTorch scheduler class name a request's ``schedule.type`` may carry: those of
+``torch.optim.lr_scheduler`` and ``torch.optim.swa_utils.SWALR``."""
 
 MOMENTUM_TYPES = frozenset({"CyclicLR", "OneCycleLR"})
 """Schedulers that cycle the optimizer's momentum when ``cycle_momentum`` is true."""
@@ -153,7 +157,7 @@ def build_scheduler(spec: Spec, optimizer: torch.optim.Optimizer) -> lr_schedule
         kwargs["lr_lambda"] = _compile_lambdas(kwargs["lr_lambda"])
     if kind == "CyclicLR" and kwargs.get("scale_fn") is not None:
         kwargs["scale_fn"] = _compile_lambdas(kwargs["scale_fn"])
-    cls = getattr(lr_scheduler, kind)
+    cls = swa_utils.SWALR if kind == "SWALR" else getattr(lr_scheduler, kind)
     return cls(optimizer, **kwargs)  # type: ignore[no-any-return]
 
 

@@ -406,7 +406,7 @@ def test_every_documented_example_works(client: TestClient) -> None:
     pytorch = {
         "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",
         "ExponentialLR", "SequentialLR", "PolynomialLR", "CosineAnnealingLR",
-        "ChainedScheduler", "CyclicLR", "OneCycleLR", "CosineAnnealingWarmRestarts",
+        "ChainedScheduler", "CyclicLR", "OneCycleLR", "CosineAnnealingWarmRestarts", "SWALR",
     }  # fmt: skip
     assert pytorch <= types
     families = types - pytorch  # issue 6: the other libraries' schedules and compositions

@@ -132,6 +132,26 @@ CASES: dict[str, tuple[OptimizerFactory, dict[str, Any], LocalFactory, int]] = {
         lambda o: schedulers.CosineAnnealingWarmRestarts(o, T_0=7, T_mult=2, eta_min=1e-4),
         230,
     ),
+    "SWALR": (  # the SWA recipe: decay, then anneal to the averaging lr
+        adam,
+        {
+            "type": "SequentialLR",
+            "schedulers": [
+                {"type": "CosineAnnealingLR", "T_max": 100},
+                {"type": "SWALR", "swa_lr": [0.002, 0.005], "anneal_epochs": 20},
+            ],
+            "milestones": [75],
+        },
+        lambda o: schedulers.SequentialLR(
+            o,
+            [
+                schedulers.CosineAnnealingLR(o, T_max=100),
+                torch.optim.swa_utils.SWALR(o, swa_lr=[0.002, 0.005], anneal_epochs=20),
+            ],
+            milestones=[75],
+        ),
+        130,
+    ),
 }
 
 

@@ -1,6 +1,6 @@
 """Hypothesis strategies for ``POST /v1/schedules`` bodies, for the live differential test.
 
-:func:`schedule_requests` draws request bodies over all 14 PyTorch scheduler types, with
+:func:`schedule_requests` draws request bodies over all 15 PyTorch scheduler types, with
 SequentialLR/ChainedScheduler nested up to depth 2, 1-3 param groups, 1-200 steps and random
 ``start``/``stride``. Most draws are valid; a minority hit the configurations torch rejects
 (bad factors, ``T_0 = 0``, float ``T_mult``, wrong per-group list lengths, lambdas that raise,
@@ -30,6 +30,7 @@ LEAF_TYPES = (
     "CyclicLR",
     "OneCycleLR",
     "CosineAnnealingWarmRestarts",
+    "SWALR",
 )
 COMPOSITE_TYPES = ("SequentialLR", "ChainedScheduler")
 ALL_TYPES = LEAF_TYPES + COMPOSITE_TYPES
@@ -145,6 +146,10 @@ def leaf_specs(draw: st.DrawFn, kind: str, groups: int, steps: int) -> Spec:
         spec["T_0"] = draw(_mostly(st.integers(1, 60), st.sampled_from([0, 2.5, 3.0])))
         spec["T_mult"] = draw(_mostly(st.integers(1, 3), st.sampled_from([0, 1.5])))
         spec["eta_min"] = draw(st.one_of(st.just(0.0), _rounded(0.0, 0.05, 5)))
+    elif kind == "SWALR":
+        spec["swa_lr"] = _per_group(draw, groups, _rounded(0.0, 0.2, 5))
+        spec["anneal_epochs"] = draw(_mostly(st.integers(0, 60), st.sampled_from([-1, 2.0])))
+        spec["anneal_strategy"] = draw(_mostly(st.sampled_from(["cos", "linear"]), st.just("exp")))
     else:
         raise ValueError(kind)
     return spec
@@ -172,7 +177,7 @@ def schedule_specs(draw: st.DrawFn, kind: str, groups: int, steps: int, depth: i
 
 @st.composite
 def schedule_requests(draw: st.DrawFn) -> dict[str, Any]:
-    """A ``POST /v1/schedules`` body over any of the 14 types (see the module docstring)."""
+    """A ``POST /v1/schedules`` body over any of the 15 types (see the module docstring)."""
     groups = draw(st.integers(1, 3))
     steps = draw(st.integers(1, 200))
     kind = draw(st.sampled_from(ALL_TYPES))

@@ -37,6 +37,7 @@ SCHEDULE_TYPES = {
     "CyclicLR",
     "OneCycleLR",
     "CosineAnnealingWarmRestarts",
+    "SWALR",
 }
 
 
@@ -91,7 +92,7 @@ def test_rejected_case_is_422_naming_the_field(client: TestClient, case: dict[st
 
 
 def test_every_schedule_type_has_accepted_fixtures() -> None:
-    """Coverage guard: each of the 14 types is the top-level type of some accepted case."""
+    """Coverage guard: each of the 15 types is the top-level type of some accepted case."""
     seen = {case["request"]["schedule"]["type"] for case in ACCEPTED}
     assert SCHEDULE_TYPES <= seen, f"no accepted fixture for {sorted(SCHEDULE_TYPES - seen)}"
 

@@ -61,6 +61,9 @@ LEAVES: list[dict[str, Any]] = [
     },
     {"type": "OneCycleLR", "max_lr": 1.0, "total_steps": 60},
     {"type": "CosineAnnealingWarmRestarts", "T_0": 3, "T_mult": 2, "eta_min": 0.001},
+    {"type": "SWALR", "swa_lr": [0.02, 0.5], "anneal_epochs": 17},
+    {"type": "SWALR", "swa_lr": 0.02, "anneal_epochs": 40, "anneal_strategy": "linear"},
+    {"type": "SWALR", "swa_lr": 0.02, "anneal_epochs": 0},
 ]
 LRS = np.array([0.1, 0.3])
 

@@ -27,7 +27,8 @@ import email.utils
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -220,6 +221,36 @@ class SyncHttp:
             if delay is None:
                 return response
             time.sleep(delay)
+
+    @contextmanager
+    def stream(self, call: Call) -> Iterator[httpx.Response]:
+        """The response to ``call`` like :meth:`send`, its body left to read in chunks.
+
+        Retries happen before the response is handed over, never while its body is read.
+        """
+        attempts = _Attempts(call, self.policy)
+        while True:
+            request = self.client.build_request(call.method, call.path, **_kwargs(call))
+            try:
+                response = self.client.send(request, stream=True)
+            except httpx.TransportError as error:
+                time.sleep(attempts.after_exception(error))
+                continue
+            try:
+                if response.status_code >= 400:
+                    response.read()  # the error's detail
+                delay = attempts.after_response(response)
+            except BaseException:
+                response.close()
+                raise
+            if delay is None:
+                break
+            response.close()
+            time.sleep(delay)
+        try:
+            yield response
+        finally:
+            response.close()
 
     def close(self) -> None:
         """Close the pooled connections."""

@@ -6,8 +6,6 @@ torch, which ``import lrsched_client`` never imports.
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,8 +14,8 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from lrsched_client._plateau import Wait, decide
 from lrsched_client.client import Client
-from lrsched_client.errors import NotDecidedError
 from lrsched_client.models import Report
 from lrsched_client.session import Session
 
@@ -210,22 +208,8 @@ class RemotePlateau:
 
     def step(self, metric: float | torch.Tensor) -> Report:
         """Report ``metric`` for the next epoch, wait for its decision, apply its lr."""
-        value = float(metric)
-        rank = self._rank()
-        report = self.session.report(self.epoch, value, rank)
-        deadline = time.monotonic() + self.wait_timeout
-        delay = self.poll_interval
-        while not report.decided:
-            if time.monotonic() >= deadline:
-                raise NotDecidedError(
-                    f"epoch {self.epoch} still waits for ranks {list(report.waiting_for)} "
-                    f"after {self.wait_timeout} s",
-                    epoch=self.epoch,
-                    waiting_for=list(report.waiting_for),
-                )
-            time.sleep(random.uniform(delay / 2, delay))
-            delay = min(self.max_poll, delay * 2)
-            report = self.session.report(self.epoch, value, rank)
+        wait = Wait(self.wait_timeout, self.poll_interval, self.max_poll)
+        report = decide(self.session, self.epoch, float(metric), self._rank(), wait)
         self._set_lrs(report.lr)
         self.epoch += 1
         return report
