@@ -28,7 +28,7 @@ import numpy as np
 
 from bench import engine, http, load, sessions
 from bench.report import Row, markdown
-from service.__main__ import tune_allocator
+from service.allocator import tune_allocator
 
 PARTS = ("engine", "http", "small", "cache", "stream", "sessions", "load")
 
