@@ -15,6 +15,7 @@ memory a burst freed is handed back to the kernel (:func:`service.allocator.trim
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -55,6 +56,18 @@ def request_cancel_event(http: Request) -> threading.Event:
         event = threading.Event()
         http.scope[CANCEL_SCOPE_KEY] = event
     return event
+
+
+CURVE_THREAD_NICENESS = 10
+"""Curve threads run this much nicer than the rest of the process (Linux: per thread), so
+that on a busy machine the event loop and session calls get the CPU first."""
+
+
+def _yield_the_cpu() -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CURVE_THREAD_NICENESS)
+    except (AttributeError, OSError):  # not Linux, or not allowed: same priority
+        pass
 
 
 class CurvePool:
@@ -120,7 +133,9 @@ class CurvePool:
     def submit(self, call: Callable[[], T]) -> asyncio.Future[T]:
         """``call()`` on a pool thread, as an awaitable (called on the event loop only)."""
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(self.settings.curve_threads, "lrsched-curve")
+            self._executor = ThreadPoolExecutor(
+                self.settings.curve_threads, "lrsched-curve", initializer=_yield_the_cpu
+            )
         return asyncio.wrap_future(self._executor.submit(call))
 
     def release(self, cost: int) -> None:
