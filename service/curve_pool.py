@@ -18,7 +18,7 @@ import asyncio
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request, status
@@ -76,7 +76,9 @@ class CurvePool:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._executor: ThreadPoolExecutor | None = None  # started on first use
-        self._lock = threading.Lock()
+        # Reentrant: a ticket collected by the garbage collector releases itself, possibly
+        # while this thread holds the lock.
+        self._lock = threading.RLock()
         self._jobs = 0
         self._bytes = 0
         self._trim_timer: threading.Timer | None = None
@@ -130,13 +132,13 @@ class CurvePool:
             )
         return None
 
-    def submit(self, call: Callable[[], T]) -> asyncio.Future[T]:
-        """``call()`` on a pool thread, as an awaitable (called on the event loop only)."""
+    def submit(self, call: Callable[[], T]) -> Future[T]:
+        """``call()`` on a pool thread (called on the event loop only)."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(
                 self.settings.curve_threads, "lrsched-curve", initializer=_yield_the_cpu
             )
-        return asyncio.wrap_future(self._executor.submit(call))
+        return self._executor.submit(call)
 
     def release(self, cost: int) -> None:
         """Give back a ticket's admission; trim memory once the pool stays idle."""
@@ -200,9 +202,12 @@ class Ticket:
         is answered 504 meanwhile (then :data:`CLIENT_GONE` is raised, for the logs)."""
         with self._lock:
             self._running += 1
+        future = self.pool.submit(lambda: self._call(fn, args))
+        # Done when it ran, failed, or was cancelled while queued.
+        future.add_done_callback(lambda _: self._finished(running=-1))
         watcher = asyncio.ensure_future(self._watch_disconnect())
         try:
-            return await self.pool.submit(lambda: self._call(fn, args))
+            return await asyncio.wrap_future(future)
         except Cancelled:
             raise HTTPException(CLIENT_GONE, "nobody waits for this answer any more") from None
         except asyncio.CancelledError:
@@ -220,16 +225,15 @@ class Ticket:
         except Cancelled:
             metrics.CURVES_CANCELLED.inc()
             raise
-        finally:
-            self._finished(running=-1)
 
     async def _watch_disconnect(self) -> None:
         """Set the cancel event when the client disconnects (the body is read by now)."""
-        while True:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                self.cancel.set()
-                return
+        try:
+            while (await self._receive())["type"] != "http.disconnect":
+                pass
+        except Exception:  # a server that cannot tell: nothing to watch
+            return
+        self.cancel.set()
 
     def close(self) -> None:
         """The request is done with the ticket (its response sent or abandoned)."""

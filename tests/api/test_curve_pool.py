@@ -141,3 +141,29 @@ def test_a_follower_computes_when_the_computation_it_waited_for_was_cancelled() 
     thread.join(5)
     assert (entry.body, hit) == (b"[1]", False)
     assert len(outcome) == 1
+
+
+def test_work_cancelled_while_queued_gives_its_admission_back() -> None:
+    """A request task cancelled while its work waits for a thread (server shutdown, a
+    middleware giving up) must not keep its admission forever."""
+    pool = _pool(curve_threads=1, curve_jobs=2)
+    busy, queued = pool.admit(_request(), 10), pool.admit(_request(), 10)
+    release = threading.Event()
+
+    async def scenario() -> None:
+        running = asyncio.ensure_future(busy.run(release.wait, 5))
+        waiting = asyncio.ensure_future(queued.run(lambda: None))
+        await asyncio.sleep(0.1)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        queued.close()
+        release.set()
+        assert await running is True
+        busy.close()
+
+    asyncio.run(scenario())
+    again = [pool.admit(_request(), 10) for _ in range(2)]  # both slots free again
+    for ticket in again:
+        ticket.close()
+    pool.shutdown()
