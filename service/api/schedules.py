@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from typing import Annotated, Any, TypeVar
 
 import numpy as np
@@ -386,24 +386,28 @@ async def _streamed(job: _Job, headers: dict[str, str], ticket: Ticket) -> Strea
 
 
 async def _holding(
-    ticket: Ticket, chunks: AsyncIterator[bytes | memoryview]
+    ticket: Ticket, chunks: AsyncGenerator[bytes | memoryview, None]
 ) -> AsyncIterator[bytes | memoryview]:
-    """``chunks``, keeping the curve's admission until the last one is sent."""
+    """``chunks``, keeping the curve's admission until the last one is sent (or the client
+    is gone)."""
     try:
         async for chunk in chunks:
             yield chunk
     finally:
         ticket.close()
+        await chunks.aclose()  # a producer thread stops now, not when collected
 
 
-async def _inline(chunks: Iterator[bytes | memoryview]) -> AsyncIterator[bytes | memoryview]:
+async def _inline(
+    chunks: Iterator[bytes | memoryview],
+) -> AsyncGenerator[bytes | memoryview, None]:
     for chunk in chunks:
         yield chunk
 
 
 async def _offloaded(
     chunks: Iterator[bytes | memoryview], ahead: int = 1
-) -> AsyncIterator[bytes | memoryview]:
+) -> AsyncGenerator[bytes | memoryview, None]:
     """``chunks`` produced by one worker thread that runs up to ``ahead`` chunks ahead.
 
     The next chunk is encoded while the previous one drains to the client, so encoding and

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi import HTTPException
+from fastapi.testclient import TestClient
 from starlette.requests import Request
 
 from service import metrics
@@ -18,6 +19,7 @@ from service.config import Settings
 from service.curve_pool import CLIENT_GONE, CurvePool, estimated_bytes
 from service.engine.cancel import Cancelled, checkpoint
 from service.limits import CURVE_BASE_BYTES, CURVE_BYTES_PER_VALUE
+from service.main import create_app
 from tests.api.test_operations import _sample
 
 MIB = 1 << 20
@@ -167,3 +169,14 @@ def test_work_cancelled_while_queued_gives_its_admission_back() -> None:
     for ticket in again:
         ticket.close()
     pool.shutdown()
+
+
+def test_a_streamed_curve_holds_its_admission_until_sent_then_gives_it_back() -> None:
+    settings = Settings(store="memory", stream_values=1_000, curve_jobs=1, cache_bytes=0)
+    body = {"schedule": {"type": "StepLR", "step_size": 1_000}, "lr": 1.0, "steps": 5_000}
+    with TestClient(create_app(settings)) as client:
+        for _ in range(3):  # one slot: each request gets it back after its stream
+            answer = client.post("/v1/schedules", json=body)
+            assert answer.status_code == 200
+            lr = answer.json()["lr"][0]
+            assert lr[999] == 1.0 and lr[1_000] == pytest.approx(0.1, rel=1e-15)
