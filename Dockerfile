@@ -43,6 +43,7 @@ CMD ["uvicorn", "service.main:app", \
      "--host", "0.0.0.0", "--port", "8000", \
      "--proxy-headers", "--forwarded-allow-ips", "*", \
      "--limit-concurrency", "256", \
+     "--http", "service.server:GuardedProtocol", \
      "--timeout-keep-alive", "5", \
      "--timeout-graceful-shutdown", "20", \
      "--no-access-log", \

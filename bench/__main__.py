@@ -3,7 +3,8 @@
 Parts (all by default, in this order): ``engine`` (in-process, 1M steps), ``http`` (1M-step
 curves over loopback), ``small`` (1,000-step curves vs ``/healthz`` requests/s), ``cache``
 (concurrent identical requests), ``stream`` (10M values: time and peak RSS), ``sessions``
-(SQLite 1 worker, Redis 2 workers) and ``load`` (mixed traffic, 2 workers). Each part that
+(SQLite 1 worker, Redis 2 workers), ``load`` (mixed traffic, 2 workers) and ``bulkhead``
+(session-report latency while 48 heavy curves are in flight; peak and settled RSS). Each part that
 needs a server starts ``python -m service`` on 127.0.0.1 (and ``redis-server``) and stops it.
 Everything is bounded in count and time; ``--quick`` shortens every part.
 
@@ -26,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from bench import engine, http, load, sessions
+from bench import bulkhead, engine, http, load, sessions
 from bench.report import Row, markdown
-from service.__main__ import tune_allocator
+from service.allocator import tune_allocator
 
-PARTS = ("engine", "http", "small", "cache", "stream", "sessions", "load")
+PARTS = ("engine", "http", "small", "cache", "stream", "sessions", "load", "bulkhead")
 
 
 def machine() -> dict[str, Any]:
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         "stream": lambda: http.streaming(rows, args.quick),
         "sessions": lambda: sessions.run(rows, args.quick),
         "load": lambda: load.run(rows, args.quick),
+        "bulkhead": lambda: bulkhead.run(rows, args.quick),
     }
     failed = []
     for part in PARTS:

@@ -4,21 +4,22 @@ With several workers, Prometheus samples of every worker go to one directory (a 
 temporary one unless ``PROMETHEUS_MULTIPROC_DIR`` is set), so ``/metrics`` on any worker
 reports the whole server.
 
-glibc's allocator is tuned for curve buffers (see :func:`tune_allocator`).
+glibc's allocator is tuned for curve buffers (see :mod:`service.allocator`).
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import shutil
 import tempfile
 
 import uvicorn
 
+from service.allocator import tune_allocator
 from service.config import get_settings
 from service.metrics import MULTIPROCESS_ENV
+from service.server import PROTOCOL
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,35 +41,13 @@ def main(argv: list[str] | None = None) -> None:
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         limit_concurrency=settings.limit_concurrency,
+        http=PROTOCOL,  # head timeout, head size limit, room for /healthz (service.server)
+        timeout_keep_alive=settings.keep_alive_seconds,
         timeout_graceful_shutdown=int(settings.timeout_graceful_shutdown),
         access_log=False,  # the app logs every request itself, as JSON with its request id
         server_header=False,
         log_level=settings.log_level.lower(),
     )
-
-
-_ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": (-3, 32 << 20), "MALLOC_TOP_PAD_": (-2, 64 << 20)}
-"""glibc ``mallopt`` parameters (number, value) by the environment variable that sets them."""
-
-
-def tune_allocator() -> None:
-    """Keep freed curve buffers mapped instead of returning them to the kernel at once.
-
-    By default glibc hands big freed blocks back to the kernel, so the next request's
-    arrays are fresh pages, and touching them costs a page fault per 4 KiB (about 2 ms for
-    an 8 MB curve here: more than computing it). Blocks under 32 MiB come from the heap,
-    and 64 MiB of freed heap stays mapped for reuse. Set in this process (``mallopt``) and,
-    through the environment glibc reads at start, in spawned workers; variables already in
-    the environment win. Not glibc: nothing happens.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    for variable, (parameter, value) in _ALLOCATOR.items():
-        if variable not in os.environ:
-            os.environ[variable] = str(value)
-            libc.mallopt(parameter, value)
 
 
 def _prepare_multiprocess_metrics() -> None:

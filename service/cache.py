@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from service.engine.cancel import Cancelled
+
 ENTRY_OVERHEAD = 512
 """Bytes charged per entry on top of its body (key, headers, bookkeeping)."""
 ALIASES = 4096
@@ -90,7 +92,8 @@ class CurveCache:
 
         Concurrent callers with the same missing key block until the first caller's
         ``compute`` returns and get its entry (``hit`` true: they computed nothing), or its
-        exception. Failures are not cached.
+        exception; if the first caller was cancelled (its client left), the next computes.
+        Failures are not cached.
         """
         if not self.enabled:
             with self._lock:
@@ -111,6 +114,8 @@ class CurveCache:
                 self.hits += 1
         if not leader:
             flight.done.wait()
+            if isinstance(flight.error, Cancelled):  # its client left; this one waits
+                return self.get_or_compute(key, compute)
             if flight.error is not None:
                 raise flight.error
             assert flight.entry is not None

@@ -51,6 +51,21 @@ class Settings(BaseSettings):
     """Proxies whose ``X-Forwarded-*`` headers are trusted (``*`` behind a load balancer)."""
     log_level: str = "INFO"
     """Level of the JSON logs on stderr."""
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    """A connection whose request line and headers are not complete this long after the
+    connection opened (or after the request's first byte) is closed."""
+    keep_alive_seconds: int = Field(default=5, ge=1)
+    """An idle keep-alive connection is closed after this long without a new request."""
+    curve_threads: int = Field(default=2, ge=1)
+    """Threads per worker computing curves, plots and replays (session calls never use them)."""
+    curve_jobs: int = Field(default=16, ge=1)
+    """Curve computations admitted at once per worker (running or waiting for a thread);
+    more are answered 503 with ``Retry-After``."""
+    curve_memory_bytes: int = Field(default=1 << 30, ge=64 << 20)
+    """Estimated working memory of the curve computations admitted at once per worker;
+    a request that would pass it is answered 503 with ``Retry-After`` (413 if it alone would)."""
+    trim_after_idle_seconds: float = Field(default=1.0, ge=0)
+    """Freed memory goes back to the kernel once curve work has been idle this long (0: never)."""
 
     @property
     def api_key_list(self) -> tuple[str, ...]:

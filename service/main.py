@@ -21,6 +21,7 @@ from service.api import ops, plateau, plot, schedules, sessions
 from service.api.auth import require_api_key
 from service.api_docs import mount_api_docs
 from service.config import Settings, env_name, get_settings
+from service.curve_pool import CurvePool
 from service.engine.errors import ScheduleError
 from service.middleware import ObservabilityMiddleware
 from service.playground import mount_playground
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     logs.configure(settings.log_level)
     holder = StoreHolder(settings.store, on_conflict=metrics.STORE_CONFLICTS.inc)
+    pool = CurvePool(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -145,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await holder.aclose()
             holder.close()
+            pool.shutdown()
 
     app = FastAPI(
         title="lrsched",
@@ -162,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = holder
+    app.state.curve_pool = pool
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)
     app.add_exception_handler(ScheduleError, _schedule_error_handler)

@@ -71,3 +71,28 @@ def render() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+CURVE_JOBS = Gauge(
+    "lrsched_curve_jobs",
+    "Curve, plot and replay computations admitted and not yet finished.",
+    multiprocess_mode="livesum",
+)
+CURVE_BYTES = Gauge(
+    "lrsched_curve_admitted_bytes",
+    "Estimated working memory of the admitted curve computations.",
+    multiprocess_mode="livesum",
+)
+CURVE_REFUSED = Counter(
+    "lrsched_curve_refused_total",
+    "Curve computations refused with 503 at admission, by the limit they met (jobs, memory).",
+    ["limit"],
+)
+CURVES_CANCELLED = Counter(
+    "lrsched_curves_cancelled_total",
+    "Curve computations stopped at a block boundary: their client got a 504 or went away.",
+)
+MEMORY_TRIMS = Counter(
+    "lrsched_memory_trims_total",
+    "Times freed memory was handed back to the kernel after curve work went idle.",
+)

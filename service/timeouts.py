@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.curve_pool import CANCEL_SCOPE_KEY
 
 log = logging.getLogger("lrsched.timeouts")
 
@@ -15,9 +18,10 @@ _BODY = b'{"detail":"the request took longer than the service allows"}'
 class TimeoutMiddleware:
     """Answer 504 when a request has not started its response after ``seconds``.
 
-    Sync routes run in worker threads, which cannot be cancelled; the request's task keeps
-    running in the background (its work is bounded by the value limits) and whatever it
-    sends afterwards is dropped. A response already under way is left to finish.
+    Worker threads cannot be interrupted; the request's task keeps running in the background
+    and whatever it sends afterwards is dropped. Its cancel event (the scope's
+    :data:`~service.curve_pool.CANCEL_SCOPE_KEY`) is set, so curve work stops at its next
+    block boundary. A response already under way is left to finish.
     """
 
     def __init__(self, app: ASGIApp, seconds: float) -> None:
@@ -30,6 +34,7 @@ class TimeoutMiddleware:
             await self.app(scope, receive, send)
             return
         started = answered = False
+        cancel = scope[CANCEL_SCOPE_KEY] = threading.Event()
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
@@ -45,6 +50,7 @@ class TimeoutMiddleware:
             await task
             return
         answered = True
+        cancel.set()
         self._abandoned.add(task)
         task.add_done_callback(self._forget)
         await send(

@@ -6,7 +6,7 @@ Usage::
     python -m tools.render_readme_plot --png out.png   # the same picture as PNG
 
 The picture is exactly what ``POST /v1/schedules/plot`` answers for :data:`BODY` (the
-handler is called in-process), so the README shows what a user gets. Needs the ``plot``
+application is called in-process), so the README shows what a user gets. Needs the ``plot``
 extra (matplotlib). The SVG is deterministic for a given matplotlib version.
 """
 
@@ -16,8 +16,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from service.api.plot import PNG, SVG, PlotRequest, plot_schedule
+from fastapi.testclient import TestClient
+
+from service.api.plot import PNG, SVG
 from service.config import Settings
+from service.main import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "schedules.svg"
@@ -44,17 +47,15 @@ BODY: dict[str, Any] = {
 
 def render(accept: str) -> bytes:
     """The picture of :data:`BODY` in the media type ``accept``."""
-    response = plot_schedule(
-        PlotRequest.model_validate(BODY),
-        Settings(store="memory"),
-        scale="linear",
-        width=900,
-        height=420,
-        accept=accept,
-        if_none_match=None,
-    )
-    assert response.status_code == 200, response.body
-    return bytes(response.body)
+    with TestClient(create_app(Settings(store="memory"))) as client:
+        response = client.post(
+            "/v1/schedules/plot",
+            json=BODY,
+            params={"scale": "linear", "width": 900, "height": 420},
+            headers={"accept": accept},
+        )
+    assert response.status_code == 200, response.text
+    return response.content
 
 
 def main(argv: list[str] | None = None) -> None:

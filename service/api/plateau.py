@@ -9,6 +9,7 @@ from fastapi.openapi.models import Example
 
 from schemas.plateau import PlateauReplayRequest, PlateauReplayResponse, group_lrs
 from service.config import Settings
+from service.curve_pool import curve_pool
 from service.engine import plateau as engine
 from service.engine.errors import ScheduleError
 
@@ -73,7 +74,7 @@ _EXAMPLES: dict[str, Example] = {
         },
     },
 )
-def replay(
+async def replay(
     request: Request,
     body: Annotated[PlateauReplayRequest, Body(openapi_examples=_EXAMPLES)],
 ) -> PlateauReplayResponse:
@@ -97,5 +98,9 @@ def replay(
         config = body.schedule.to_config(len(lrs))
     except ScheduleError as error:
         raise error.within("schedule") from None
-    result = engine.replay(config, lrs, body.metrics)
+    ticket = curve_pool(request).admit(request, values)
+    try:
+        result = await ticket.run(engine.replay, config, lrs, body.metrics)
+    finally:
+        ticket.close()
     return PlateauReplayResponse(lr=result.lr.tolist(), reduced=result.reduced.tolist())

@@ -9,10 +9,11 @@ computed whole by the engine, and only then downsampled for drawing
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Body, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from schemas.fields import MAX_INT, LearningRates
@@ -22,6 +23,7 @@ from service import encoding, plotting
 from service.api import schedules
 from service.api.deps import SettingsDep
 from service.config import Settings
+from service.curve_pool import curve_pool
 from service.engine import Curve, StepRange, check_costs, compute
 from service.engine.errors import ScheduleError
 from service.engine.nodes import Node
@@ -172,9 +174,10 @@ _BINARY = {"schema": {"type": "string", "format": "binary"}}
         501: {"description": "Plotting is not installed (`pip install 'lrsched[plot]'`)."},
     },
 )
-def plot_schedule(
+async def plot_schedule(
     request: Annotated[PlotRequest, Body(openapi_examples=_examples())],
     settings: SettingsDep,
+    http: Request,
     scale: Annotated[
         plotting.Scale,
         Query(description="The lr axis: `linear`, or `log` (non-positive values left out)."),
@@ -208,22 +211,45 @@ def plot_schedule(
     headers = {"ETag": tag, "Vary": "Accept"}
     if encoding.matches(if_none_match, tag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    lrs = np.asarray(request.lrs, dtype=np.float64)
-    x = steps.indices()
-    series: list[plotting.Series] = []
-    for (label, _, loc), root in zip(curves, roots, strict=True):
-        curve = _compute(root, lrs, steps, loc)
-        problem = plotting.undrawable(curve.lr)
-        if problem is None and curve.momentum is not None:
-            problem = plotting.undrawable(curve.momentum)
-        if problem is not None:
-            raise ScheduleError(f"{label}: {problem}", loc)
-        name = None if len(curves) == 1 else label
-        series += plotting.curve_series(curve, x, name, len(series), width)
-    title = " vs ".join(label for label, _, _ in curves)
-    picture = plotting.Plot(title, series, scale, width, height)
-    body = plotting.render(picture, FORMATS[media_type])
+    picture = _Picture(curves, roots, request.lrs, steps, scale, width, height, media_type)
+    ticket = curve_pool(http).admit(http, len(curves) * len(request.lrs) * len(steps))
+    try:
+        body = await ticket.run(picture.draw)
+    finally:
+        ticket.close()
     return Response(body, media_type=media_type, headers=headers)
+
+
+@dataclass(frozen=True)
+class _Picture:
+    """What to draw; :meth:`draw` computes the curves and renders them (on the curve pool)."""
+
+    curves: list[tuple[str, ScheduleSpec, tuple[str | int, ...]]]
+    roots: list[Node]
+    lrs: list[float]
+    steps: StepRange
+    scale: plotting.Scale
+    width: int
+    height: int
+    media_type: str
+
+    def draw(self) -> bytes:
+        """The rendered picture; raises :class:`ScheduleError` for an undrawable curve."""
+        lrs = np.asarray(self.lrs, dtype=np.float64)
+        x = self.steps.indices()
+        series: list[plotting.Series] = []
+        for (label, _, loc), root in zip(self.curves, self.roots, strict=True):
+            curve = _compute(root, lrs, self.steps, loc)
+            problem = plotting.undrawable(curve.lr)
+            if problem is None and curve.momentum is not None:
+                problem = plotting.undrawable(curve.momentum)
+            if problem is not None:
+                raise ScheduleError(f"{label}: {problem}", loc)
+            name = None if len(self.curves) == 1 else label
+            series += plotting.curve_series(curve, x, name, len(series), self.width)
+        title = " vs ".join(label for label, _, _ in self.curves)
+        picture = plotting.Plot(title, series, self.scale, self.width, self.height)
+        return plotting.render(picture, FORMATS[self.media_type])
 
 
 def negotiate(accept: str | None) -> str | None:

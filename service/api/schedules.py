@@ -1,23 +1,23 @@
 """``POST /v1/schedules``: the curve of a schedule, as JSON, ``.npy`` or raw float32.
 
 The route is ``async`` so a small curve costs no thread hop: validation, the ETag, the
-cache lookup and a small computation run on the event loop. Bigger computations run in
-the thread pool; curves of more than ``LRSCHED_STREAM_VALUES`` values are streamed. Encoded
-curves are kept in a per-worker LRU (:mod:`service.cache`) keyed by the ETag.
+cache lookup and a small computation run on the event loop. Bigger computations run on
+the curve pool (:mod:`service.curve_pool`), admitted by count and estimated memory;
+curves of more than ``LRSCHED_STREAM_VALUES`` values are streamed. Encoded curves are
+kept in a per-worker LRU (:mod:`service.cache`) keyed by the ETag.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
 from fastapi import APIRouter, Body, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from schemas.requests import ScheduleRequest
@@ -28,6 +28,7 @@ from service.api.auth import require_api_key
 from service.api.shortcuts import ShortcutRoute
 from service.cache import Entry, curve_cache
 from service.config import Settings
+from service.curve_pool import Ticket, curve_pool
 from service.engine import (
     Curve,
     Curve32,
@@ -55,6 +56,8 @@ class CurveRoute(ShortcutRoute):
     async def shortcut(self, request: Request) -> Response | None:
         return await _answer_directly(request)
 
+
+T = TypeVar("T")
 
 router = APIRouter(prefix="/v1/schedules", tags=["schedules"], route_class=CurveRoute)
 
@@ -199,22 +202,25 @@ async def _answer(request: ScheduleRequest, http: Request) -> Response:
     cached = None if streamed else cache.get(tag)
     job = _Job(request, steps, media_type, series, settings)
     inline = values <= INLINE_VALUES and request.schedule.type in INLINE_TYPES
-    if if_none_match and cached is None:
-        # A request the engine refuses is a 422 even with If-None-Match: *.
-        if inline:
-            job.work()
+    pooled = streamed or not (inline or cached is not None)
+    ticket = curve_pool(http).admit(http, values) if pooled else None
+    try:
+        if if_none_match and cached is None:
+            # A request the engine refuses is a 422 even with If-None-Match: *.
+            await _run(ticket, job.work)
+        if encoding.matches(if_none_match, tag):
+            return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        if streamed:
+            assert ticket is not None
+            streaming, ticket = ticket, None  # closed when the stream ends
+            return await _streamed(job, headers, streaming)
+        if cached is None:
+            entry, hit = await _run(ticket, cache.get_or_compute, tag, job.encoded)
         else:
-            await run_in_threadpool(job.work)
-    if encoding.matches(if_none_match, tag):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    if streamed:
-        return await _streamed(job, headers)
-    if cached is not None:
-        entry, hit = cached, True
-    elif inline:
-        entry, hit = cache.get_or_compute(tag, job.encoded)
-    else:
-        entry, hit = await run_in_threadpool(cache.get_or_compute, tag, job.encoded)
+            entry, hit = cached, True
+    finally:
+        if ticket is not None:
+            ticket.close()
     metrics.CURVE_CACHE.labels(result="hit" if hit else "miss").inc()
     cache.remember(_raw_request(http, await http.body(), media_type, series), tag)
     return encoding.SlicedResponse(
@@ -350,29 +356,58 @@ class _Job:
         return Entry(encoded.body, encoded.media_type, encoded.headers)
 
 
-async def _streamed(job: _Job, headers: dict[str, str]) -> StreamingResponse:
+async def _run(ticket: Ticket | None, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``: on the event loop without a ticket (inline work), else on the curve pool."""
+    if ticket is None:
+        return fn(*args)
+    return await ticket.run(fn, *args)
+
+
+async def _streamed(job: _Job, headers: dict[str, str], ticket: Ticket) -> StreamingResponse:
     """Stream the body: binary forms of a lazily computable curve piece by piece (nothing
-    but the piece being sent is held), anything else computed whole first (in the thread
-    pool, so errors still answer 422) and encoded in chunks."""
-    body = await run_in_threadpool(job.lazy_stream)
-    if body is None:
-        curve = await run_in_threadpool(job.curve)
-        body = encoding.stream(curve, job.steps, job.media_type, job.series)
+    but the piece being sent is held), anything else computed whole first (on the curve
+    pool, so errors still answer 422) and encoded in chunks. ``ticket`` is closed when the
+    stream ends (or fails to start)."""
+    try:
+        body = await ticket.run(job.lazy_stream)
+        if body is None:
+            curve = await ticket.run(job.curve)
+            body = encoding.stream(curve, job.steps, job.media_type, job.series)
+    except BaseException:
+        ticket.close()
+        raise
     if body.length is not None:
         headers = headers | {"Content-Length": str(body.length)}
     # JSON chunks cost an orjson call each: off the event loop. Binary ones are views.
     chunks = _offloaded(body.chunks) if body.media_type == encoding.JSON else _inline(body.chunks)
-    return StreamingResponse(chunks, media_type=body.media_type, headers=headers | body.headers)
+    return StreamingResponse(
+        _holding(ticket, chunks), media_type=body.media_type, headers=headers | body.headers
+    )
 
 
-async def _inline(chunks: Iterator[bytes | memoryview]) -> AsyncIterator[bytes | memoryview]:
+async def _holding(
+    ticket: Ticket, chunks: AsyncGenerator[bytes | memoryview, None]
+) -> AsyncIterator[bytes | memoryview]:
+    """``chunks``, keeping the curve's admission until the last one is sent (or the client
+    is gone)."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    finally:
+        ticket.close()
+        await chunks.aclose()  # a producer thread stops now, not when collected
+
+
+async def _inline(
+    chunks: Iterator[bytes | memoryview],
+) -> AsyncGenerator[bytes | memoryview, None]:
     for chunk in chunks:
         yield chunk
 
 
 async def _offloaded(
     chunks: Iterator[bytes | memoryview], ahead: int = 1
-) -> AsyncIterator[bytes | memoryview]:
+) -> AsyncGenerator[bytes | memoryview, None]:
     """``chunks`` produced by one worker thread that runs up to ``ahead`` chunks ahead.
 
     The next chunk is encoded while the previous one drains to the client, so encoding and

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.engine import compose
+from service.engine.cancel import checkpoint
 from service.engine.cyclic import CyclicLR
 from service.engine.errors import ScheduleError
 from service.engine.expressions import Expression
@@ -423,6 +424,7 @@ def _standalone_steps(
     if _standalone_piece(root, steps, 0, dtype, lr[:, :PIECE]) is None:
         return None
     for offset in range(PIECE, n, PIECE):
+        checkpoint()
         done = _standalone_piece(root, steps, offset, dtype, lr[:, offset : offset + PIECE])
         assert done is not None  # valid on one range: valid on every range
     return lr, None
@@ -476,6 +478,7 @@ def _stepped(root: Node, opt: Optimizer, steps: StepRange) -> Curve:
             momentum[:, 0] = current_momentum
     first = 1
     while first <= steps.final:
+        checkpoint()
         width = min(BLOCK, steps.final - first + 1)
         maps = root.advance(np.full(width, STEP, dtype=np.int8), first)
         block_lr = scan(current_lr, maps.a, maps.b)

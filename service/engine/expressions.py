@@ -52,6 +52,7 @@ from service.engine._expression_compiler import (
     Rejected,
     quote,
 )
+from service.engine.cancel import checkpoint
 from service.engine.errors import ScheduleError
 
 __all__ = [
@@ -144,6 +145,7 @@ class Expression:
         first_error: tuple[int, str] | None = None
         with np.errstate(all="ignore"):
             for start in range(0, flat.size, CHUNK):
+                checkpoint()
                 stop = start + CHUNK
                 result = self._program(flat[start:stop].astype(np.float64))
                 chunk_failed = failed[start:stop]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from service.engine.cancel import checkpoint
 from service.engine.errors import Loc, ScheduleError
 from service.engine.expressions import Expression
 from service.engine.maps import Maps
@@ -25,6 +26,7 @@ def first_failure_up_to(
     """
     end = min(last, PREFIX_CHECK_LIMIT)
     for low in range(first, end + 1, _PREFIX_CHUNK):
+        checkpoint()
         arguments = np.arange(low, min(low + _PREFIX_CHUNK, end + 1), dtype=np.int64)
         evaluation = expression.evaluate(arguments)
         if evaluation.first_error is not None:

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
+from service.server import PROTOCOL
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -69,6 +71,8 @@ def test_uvicorn_is_pid_1_with_proxy_headers_limits_and_graceful_shutdown(docker
     for flag in ("--proxy-headers", "--limit-concurrency", "--timeout-graceful-shutdown"):
         assert flag in argv
     assert "--no-access-log" in argv  # the app writes its own JSON access log
+    # The hardened protocol of python -m service: head timeout, room for /healthz.
+    assert argv[argv.index("--http") + 1] == PROTOCOL
 
 
 def test_compose_has_redis_with_aof_and_healthcheck(compose: dict[str, Any]) -> None:

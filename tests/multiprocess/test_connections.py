@@ -1,0 +1,133 @@
+"""Idle, slow and oversized connections against a real ``python -m service`` (issue #12.2).
+
+Every socket goes to 127.0.0.1, a bounded number of them, each closed by the test.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+import httpx
+
+from tests.multiprocess.conftest import Services
+
+LIMIT = 4
+"""``LRSCHED_LIMIT_CONCURRENCY`` of these tests' services."""
+
+
+@contextmanager
+def idle_sockets(port: int, count: int) -> Iterator[list[socket.socket]]:
+    """``count`` connections that send nothing, closed at the end."""
+    with ExitStack() as stack:
+        sockets = []
+        for _ in range(count):
+            connection = stack.enter_context(socket.create_connection(("127.0.0.1", port)))
+            sockets.append(connection)
+        time.sleep(0.2)  # let the server accept them all
+        yield sockets
+
+
+def closed_by_server(connection: socket.socket, within: float) -> bool:
+    """Whether the server closes ``connection`` within ``within`` seconds."""
+    connection.settimeout(within)
+    try:
+        return connection.recv(1024) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_healthz_answers_with_idle_connections_past_the_limit(services: Services) -> None:
+    """Idle sockets past LRSCHED_LIMIT_CONCURRENCY made every request a 503, /healthz too:
+    now the longest-idle connections make room, and the liveness probe is always answered."""
+    service = services.start(
+        "memory",
+        env={"LRSCHED_LIMIT_CONCURRENCY": str(LIMIT), "LRSCHED_HEADER_TIMEOUT_SECONDS": "60"},
+    )
+    with idle_sockets(service.port, 3 * LIMIT) as sockets:
+        started = time.monotonic()
+        health = httpx.get(f"{service.url}/healthz", timeout=5)
+        assert time.monotonic() - started < 1.0
+        assert (health.status_code, health.json()) == (200, {"status": "ok"})
+        ready = httpx.get(f"{service.url}/readyz", timeout=5)
+        assert (ready.status_code, ready.json()) == (200, {"status": "ok"})
+        closed = sum(closed_by_server(connection, 0.5) for connection in sockets)
+    # The oldest idle ones were closed to make room; as many as the limit keep theirs.
+    assert 2 * LIMIT <= closed < 3 * LIMIT
+
+
+def test_healthz_is_answered_when_no_room_can_be_made(services: Services) -> None:
+    """Every connection busy with a request head in progress (none idle): /healthz is still
+    answered, other routes get uvicorn's 503."""
+    service = services.start(
+        "memory",
+        env={"LRSCHED_LIMIT_CONCURRENCY": str(LIMIT), "LRSCHED_HEADER_TIMEOUT_SECONDS": "60"},
+    )
+    with idle_sockets(service.port, LIMIT) as sockets:
+        for connection in sockets:
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # head not finished
+        time.sleep(0.2)
+        with httpx.Client(timeout=5) as client:
+            assert client.get(f"{service.url}/healthz").status_code == 200
+            assert client.get(f"{service.url}/readyz").status_code == 503
+
+
+def test_a_header_drip_connection_is_closed_after_the_header_timeout(services: Services) -> None:
+    service = services.start("memory", env={"LRSCHED_HEADER_TIMEOUT_SECONDS": "1"})
+    with socket.create_connection(("127.0.0.1", service.port)) as connection:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\n")
+        started = time.monotonic()
+        try:
+            while time.monotonic() - started < 10:  # one header line every 0.2 s
+                connection.sendall(b"X-Drip: 1\r\n")
+                time.sleep(0.2)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        closed = closed_by_server(connection, 1.0)
+        elapsed = time.monotonic() - started
+    assert closed
+    assert 0.8 < elapsed < 5
+
+
+def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeout(
+    services: Services,
+) -> None:
+    service = services.start("memory", env={"LRSCHED_HEADER_TIMEOUT_SECONDS": "1"})
+    with socket.create_connection(("127.0.0.1", service.port)) as connection:
+        started = time.monotonic()
+        assert closed_by_server(connection, 5.0)
+        assert 0.8 < time.monotonic() - started < 5
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_keep_alive_seconds(
+    services: Services,
+) -> None:
+    service = services.start("memory", env={"LRSCHED_KEEP_ALIVE_SECONDS": "1"})
+    with socket.create_connection(("127.0.0.1", service.port)) as connection:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        connection.settimeout(5)
+        answer = connection.recv(4096)
+        while not answer.endswith(b"}"):
+            answer += connection.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert answer.endswith(b'\r\n\r\n{"status":"ok"}')
+        started = time.monotonic()
+        assert closed_by_server(connection, 5.0)
+        assert 0.8 < time.monotonic() - started < 5
+
+
+def test_a_request_head_over_64_kib_is_431(services: Services) -> None:
+    service = services.start("memory")
+    with socket.create_connection(("127.0.0.1", service.port)) as connection:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n")
+        connection.settimeout(5)
+        answer = b""
+        while chunk := connection.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    assert answer.endswith(b"\r\n\r\nrequest line and headers too big")
+    assert httpx.get(f"{service.url}/healthz", timeout=5).status_code == 200
