@@ -8,11 +8,12 @@ from fastapi import APIRouter, Body, HTTPException, Request, status
 from fastapi.openapi.models import Example
 
 from schemas.plateau import PlateauReplayRequest, PlateauReplayResponse, group_lrs
+from service.api.bodies import GatedRoute
 from service.config import Settings
 from service.engine import plateau as engine
 from service.engine.errors import ScheduleError
 
-router = APIRouter(prefix="/v1/plateau", tags=["plateau"])
+router = APIRouter(prefix="/v1/plateau", tags=["plateau"], route_class=GatedRoute)
 
 _EXAMPLES: dict[str, Example] = {
     "loss": {

@@ -293,12 +293,13 @@ def test_a_body_of_nothing_but_brackets_is_refused_with_a_4xx(
 
 
 @pytest.mark.parametrize("kind", sorted(COMPOSITES))
-def test_a_composite_with_10000_children_is_rejected_naming_schedulers(
+def test_a_composite_with_5000_children_is_rejected_naming_schedulers(
     client: TestClient, kind: str
 ) -> None:
-    spec = json.loads(COMPOSITES[kind] + "]}") | {"schedulers": [STEP_LR] * 10_000}
+    # 5000 children fit the body gate's member limit (tests/api/test_body_limits.py goes past)
+    spec = json.loads(COMPOSITES[kind] + "]}") | {"schedulers": [STEP_LR] * 5000}
     if kind == "SequentialLR":
-        spec["milestones"] = list(range(1, 10_000))
+        spec["milestones"] = list(range(1, 5000))
     response = post(client, {"schedule": spec, "steps": 10})
     assert_names_field(response, "schedule", "schedulers")
 

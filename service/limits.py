@@ -1,0 +1,38 @@
+"""Fixed limits of the service, in one place: a reader asking "why was this refused?" looks here.
+
+Limits an operator tunes are :class:`service.config.Settings` (``LRSCHED_*``); the limits below
+are fixed because they protect the process itself. Keep each subsystem's limits in its own
+block.
+"""
+
+from __future__ import annotations
+
+# --- Request bodies ------------------------------------------------------------------------
+# The structural gate (service/api/bodies.py) checks these on the raw bytes of every JSON
+# body before anything parses or validates it, so parsing and validation stay bounded: the
+# costliest body the gate admits parses and validates in tens of milliseconds, which keeps
+# the event loop (and /healthz) responsive. Bodies over LRSCHED_MAX_BODY_BYTES are 413 first.
+
+BODY_MAX_DEPTH = 32
+"""Deepest nesting of JSON objects and arrays (a composite of the deepest nesting allowed,
+``schemas.schedules.MAX_DEPTH``, needs about 20 levels). Deeper: 422 at the container."""
+BODY_MAX_ITEMS = 250_000
+"""Most array items in one body, all arrays together (a replayed metric history is the only
+long array a request has). More: 413 naming the array."""
+BODY_MAX_MEMBERS = 20_000
+"""Most object members (keys) in one body, all objects together (``optax`` scales take up to
+10,000). More: 413 naming the object. A member costs about ten times an array item to parse
+and validate."""
+BODY_MAX_STRING_BYTES = 64 * 1024
+"""Longest string (key or value) in a body, in bytes as sent (expressions take at most 1,000
+characters). Longer: 413 naming the string."""
+BODY_INLINE_BYTES = 4096
+"""Bodies up to this size are checked, parsed and validated on the event loop (microseconds);
+larger ones are checked and parsed in a worker thread, and only then validated."""
+
+# --- Validation errors (service/api/errors.py) ---------------------------------------------
+
+ERRORS_SHOWN = 20
+"""A 422 lists at most this many errors, then one more item counting the rest."""
+ECHO_CHARS = 200
+"""An error echoes at most about this many characters of the offending input."""
