@@ -71,7 +71,7 @@ async def admit(request: Request) -> None:
     """Read the body and refuse it unless it is JSON within the limits; a large body is
     checked and parsed off the event loop and left parsed on ``request``.
 
-    Raises :class:`HTTPException` (413, 415) or :class:`RequestValidationError` (422).
+    Raises :class:`HTTPException` (413, 415, 422) or :class:`RequestValidationError` (422).
     """
     body = await request.body()
     if not body:
@@ -96,8 +96,6 @@ def _refuse(problem: BodyProblem | None) -> None:
         return
     error = {"type": f"body_too_{problem.kind}", "loc": ["body", *problem.loc]}
     error["msg"] = f"{problem.message} (see the request limits in docs/operations.md)"
-    if problem.kind == "depth":
-        raise RequestValidationError([error])
     raise HTTPException(_STATUS[problem.kind], [error])
 
 
