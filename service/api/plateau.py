@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, HTTPException, Request, status
+from fastapi import APIRouter, Body, HTTPException, Request, Response, status
 from fastapi.openapi.models import Example
 
 from schemas.plateau import PlateauReplayRequest, PlateauReplayResponse, group_lrs
@@ -77,7 +77,7 @@ _EXAMPLES: dict[str, Example] = {
 def replay(
     request: Request,
     body: Annotated[PlateauReplayRequest, Body(openapi_examples=_EXAMPLES)],
-) -> PlateauReplayResponse:
+) -> Response:
     """The LR of every param group after each `step(metric)`, exactly as PyTorch computes it.
 
     The optimizer is built with one param group per item of `lr`, then
@@ -99,4 +99,6 @@ def replay(
     except ScheduleError as error:
         raise error.within("schedule") from None
     result = engine.replay(config, lrs, body.metrics)
-    return PlateauReplayResponse(lr=result.lr.tolist(), reduced=result.reduced.tolist())
+    answer = PlateauReplayResponse(lr=result.lr.tolist(), reduced=result.reduced.tolist())
+    # Serialized here, in the worker thread: FastAPI would encode the model on the event loop.
+    return Response(answer.model_dump_json(), media_type="application/json")
