@@ -793,6 +793,11 @@ def test_an_empty_step_range_is_an_empty_curve(
         "lr": [[], []],
     }
     assert document["momentum"] == ([[], []] if momentum else None)
+    if start >= steps:  # steps taken for a count: said so
+        [warning] = document["warnings"]
+        assert f"start={start} >= steps={steps}" in warning and "not how many" in warning
+    else:
+        assert document["warnings"] == []
     npy = post(client, body, headers={"accept": "application/x-npy"})
     assert npy.status_code == 200, shown(npy)
     assert np.load(io.BytesIO(npy.content)).shape == (2, 0)
