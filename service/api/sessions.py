@@ -33,7 +33,6 @@ from schemas.sessions import (
 )
 from service import metrics, sessions
 from service.api.auth import require_api_key
-from service.api.bodies import GatedRoute
 from service.api.deps import AsyncUpdatesDep, StoreDep
 from service.api.shortcuts import ShortcutRoute
 from service.engine.errors import ScheduleError
@@ -42,7 +41,8 @@ from service.store_holder import StoreHolder
 from service.stores import SessionRecord
 from service.stores.base import AsyncUpdates, async_updates
 
-router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=GatedRoute)
+# ShortcutRoute: every body passes the body gate; only the report route has a shortcut.
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=ShortcutRoute)
 
 _bearer = HTTPBearer(
     auto_error=False, description="The token returned when the session was created."

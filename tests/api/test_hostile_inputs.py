@@ -628,8 +628,9 @@ def test_100k_milestones_are_rejected_naming_milestones(client: TestClient) -> N
     assert_names_field(post(client, {"schedule": spec, "steps": 10}), "schedule", "milestones")
 
 
-def test_100k_sequential_milestones_are_rejected_naming_milestones(client: TestClient) -> None:
-    spec = {"type": "SequentialLR", "schedulers": [STEP_LR] * 2, "milestones": list(range(100_000))}
+def test_50k_sequential_milestones_are_rejected_naming_milestones(client: TestClient) -> None:
+    # within the body gate's item limit (tests/api/test_body_limits.py goes past it)
+    spec = {"type": "SequentialLR", "schedulers": [STEP_LR] * 2, "milestones": list(range(50_000))}
     assert_names_field(post(client, {"schedule": spec, "steps": 10}), "schedule", "milestones")
 
 
