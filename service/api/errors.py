@@ -106,7 +106,7 @@ def _clean(error: dict[str, Any], body: Any, model: Any) -> tuple[dict[str, Any]
     input shortened; and whether pydantic labels were taken out of ``loc`` (a union's)."""
     loc = list(error.get("loc", ()))
     labelled = False
-    if loc[:1] == ["body"] and error.get("type") != "json_invalid":
+    if loc[:1] == ["body"] and body is not None and error.get("type") != "json_invalid":
         path = _path_in(body, loc[1:], error.get("type") == "missing")
         labelled = len(path) < len(loc) - 1
         loc = ["body", *path]
