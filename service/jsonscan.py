@@ -57,12 +57,12 @@ class _Container:
 def quick_pass(body: bytes) -> bool:
     """Whether ``body`` is certainly within every limit, judged from byte counts alone.
 
-    A body no longer than a string may be has fewer members and items than the limits allow
-    (each takes at least two bytes); brackets, in strings or not, bound its depth.
+    A body no longer than the longest string allowed, than two bytes per array item allowed
+    (``0,``) and five per member (``"":0,``) cannot pass those limits; its brackets, in
+    strings or not, bound its depth.
     """
-    return (
-        len(body) <= BODY_MAX_STRING_BYTES and body.count(b"[") + body.count(b"{") <= BODY_MAX_DEPTH
-    )
+    short = min(BODY_MAX_STRING_BYTES, 2 * BODY_MAX_ITEMS, 5 * BODY_MAX_MEMBERS)
+    return len(body) <= short and body.count(b"[") + body.count(b"{") <= BODY_MAX_DEPTH
 
 
 def scan(body: bytes) -> BodyProblem | None:

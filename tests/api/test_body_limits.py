@@ -299,3 +299,14 @@ def test_long_runs_of_numbers_are_counted_exactly() -> None:
             at = jsonscan.scan(json.dumps({"m": [1e-3] * count}, indent=1).encode())
         assert at is None
         assert over is not None and over.kind == "items" and over.loc == ("m",)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=JSON)
+def test_the_quick_pass_admits_only_what_the_scan_admits(value: Any) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, limit in SMALL.items():
+            patch.setattr(jsonscan, name, limit)
+        body = json.dumps(value, separators=(",", ":")).encode()
+        if jsonscan.quick_pass(body):
+            assert jsonscan.scan(body) is None
