@@ -187,13 +187,13 @@ def _merge_alternatives(
     ("a valid integer or a valid number"), and a type mismatch at a place where another
     alternative got further (an error inside it) is dropped."""
     merged: dict[tuple[Any, ...], tuple[dict[str, Any], bool]] = {}
+    messages: dict[tuple[Any, ...], list[str]] = {}
     for error, labelled in cleaned:
         key = (*error["loc"], error["type"] if not labelled else "")
-        if key in merged:
-            first, _ = merged[key]
-            first["msg"] = _either([first["msg"], error["msg"]])
-        else:
-            merged[key] = (error, labelled)
+        merged.setdefault(key, (error, labelled))
+        messages.setdefault(key, []).append(error["msg"])
+    for key, (error, _) in merged.items():
+        error["msg"] = _either(messages[key])
     deeper = [tuple(error["loc"]) for error, labelled in merged.values() if labelled]
     return [
         (error, labelled)
@@ -217,11 +217,11 @@ def _either(messages: list[str]) -> str:
     if len(parts) == 1 or not all(part.startswith(prefix) for part in parts):
         return "; or ".join(parts)
     wanted = [part[len(prefix) :] for part in parts]
+    # ", not a string" once when every alternative says it; left out when they differ (the
+    # input is echoed anyway).
     tails = {part.rpartition(negation)[2] if negation in part else "" for part in wanted}
-    suffix = ""
-    if len(tails) == 1 and "" not in tails:
-        suffix = negation + tails.pop()
-        wanted = [part.rpartition(negation)[0] for part in wanted]
+    suffix = negation + next(iter(tails)) if len(tails) == 1 and "" not in tails else ""
+    wanted = [part.partition(negation)[0] for part in wanted]
     return prefix + " or ".join(dict.fromkeys(wanted)) + suffix
 
 

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.schedules import SCHEDULE_MODELS
+from service.api.errors import _either
 from service.config import Settings
 from service.limits import ECHO_CHARS, ERRORS_SHOWN
 from service.main import create_app
@@ -194,3 +195,16 @@ def test_no_error_names_pydantic_internals(
         assert spec["type"] not in error["loc"], error
     places = [(tuple(error["loc"]), error["type"]) for error in detail]
     assert len(places) == len(set(places)), detail
+
+
+def test_alternatives_with_different_negations_are_listed_without_them() -> None:
+    assert (
+        _either(
+            [
+                "Input should be a valid integer, not a string",
+                "Input should be a valid number, not a string",
+                "Input should be a valid list",
+            ]
+        )
+        == "Input should be a valid integer or a valid number or a valid list"
+    )
