@@ -23,6 +23,7 @@ class ScheduleResponse(BaseModel):
         default_factory=list,
         description=(
             "Continuity warnings of compositions: a segment that does not start where the "
-            "previous one ended (the curve is still computed)."
+            "previous one ended (the curve is still computed); and a note when "
+            "`start >= steps` leaves the range empty (`steps` is the stop, not a count)."
         ),
     )

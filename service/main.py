@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.requests import ClientDisconnect
 
 from service import logs, metrics
-from service.api import ops, plateau, plot, schedules, sessions
+from service.api import errors, ops, plateau, plot, schedules, sessions
 from service.api.auth import require_api_key
 from service.api_docs import mount_api_docs
 from service.config import Settings, env_name, get_settings
@@ -29,81 +26,6 @@ from service.security import SecurityHeadersMiddleware
 from service.store_holder import StoreHolder
 from service.stores import QuotaExceededError, StoreBusyError, StoreUnavailableError
 from service.timeouts import TimeoutMiddleware
-
-
-async def _schedule_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """Answer a configuration the engine rejects like any other validation error: 422."""
-    assert isinstance(exc, ScheduleError)
-    detail = [{"type": "value_error", "loc": ["body", *exc.loc], "msg": exc.message}]
-    if exc.step is not None:
-        detail.append(
-            {
-                "type": "value_error",
-                "loc": ["body", "steps"],
-                "msg": f"PyTorch fails at step {exc.step}, inside the requested range "
-                f"(steps <= {exc.step} would stop before it): {exc.message}",
-            }
-        )
-    return JSONResponse({"detail": detail}, status_code=422)
-
-
-async def _validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's 422, safe for any input: what JSON cannot carry (a lone surrogate, a raw
-    NaN or Infinity in the body) is echoed escaped or spelled as a string instead of failing
-    the error response."""
-    assert isinstance(exc, RequestValidationError)
-    detail = _encodable(jsonable_encoder(exc.errors()))
-    return JSONResponse({"detail": detail}, status_code=422)
-
-
-def _encodable(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, str):
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    if isinstance(value, list):
-        return [_encodable(item) for item in value]
-    if isinstance(value, dict):
-        return {_encodable(key): _encodable(item) for key, item in value.items()}
-    return value
-
-
-async def _http_error_handler(request: Request, exc: Exception) -> Response:
-    """FastAPI's answer to an HTTPException, except that a body Starlette could not parse at
-    all (nested past the parser's recursion limit, not UTF-8) is a 422 naming the body."""
-    assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
-        detail = [
-            {
-                "type": "json_invalid",
-                "loc": ["body"],
-                "msg": "the body could not be parsed as JSON (nested too deeply, or not UTF-8)",
-            }
-        ]
-        return JSONResponse({"detail": detail}, status_code=422)
-    if exc.status_code == 405:
-        # Starlette answers from the first route whose path matches, so its Allow header
-        # lists only that route's methods; RFC 9110 wants every method the resource has.
-        allow = ", ".join(_allowed_methods(request))
-        exc = StarletteHTTPException(
-            405, exc.detail, headers={**(exc.headers or {}), "Allow": allow}
-        )
-    return await http_exception_handler(request, exc)
-
-
-_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-
-
-def _allowed_methods(request: Request) -> list[str]:
-    """The methods some route of the application answers at this request's path."""
-    routes = request.app.router.routes
-    return [
-        method
-        for method in _METHODS
-        if any(
-            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
-        )
-    ]
 
 
 async def _store_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -166,9 +88,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = holder
     app.state.curve_pool = pool
-    app.add_exception_handler(RequestValidationError, _validation_error_handler)
-    app.add_exception_handler(StarletteHTTPException, _http_error_handler)
-    app.add_exception_handler(ScheduleError, _schedule_error_handler)
+    app.add_exception_handler(RequestValidationError, errors.validation_error)
+    app.add_exception_handler(StarletteHTTPException, errors.http_error)
+    app.add_exception_handler(ScheduleError, errors.schedule_error)
+    app.add_exception_handler(ClientDisconnect, errors.client_disconnected)
     app.add_exception_handler(StoreUnavailableError, _store_unavailable_handler)
     app.add_exception_handler(StoreBusyError, _store_unavailable_handler)
     app.add_exception_handler(QuotaExceededError, _quota_exceeded_handler)

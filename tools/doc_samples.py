@@ -4,10 +4,12 @@ A *sample* is a fenced code block and, on the very next line after its closing f
 optional *output* block (a ```` ```json ```` or ```` ```text ```` fence). The rules, which
 ``tests/docs/test_samples.py`` enforces and ``python -m tools.update_doc_samples`` applies:
 
-- An ``sh`` block whose commands are all ``curl`` or ``python -c`` is **run**: each ``curl``
-  is parsed with :mod:`shlex` (``-s``, ``-H``, ``-d``, ``-X``, ``-o FILE``, the URL) and sent to
-  a real ``python -m service`` (``localhost:8000`` in the sample stands for it); ``python -c``
-  runs in the same scratch directory, so it reads the files ``curl -o`` wrote. The output block,
+- An ``sh`` block whose commands are all ``curl``, ``python -c``, ``lrsched`` (the client's
+  command line) or ``echo TEXT > FILE`` is **run**: each ``curl`` is parsed with :mod:`shlex`
+  (``-s``, ``-H``, ``-d``, ``-X``, ``-o FILE``, the URL) and sent to a real
+  ``python -m service`` (``localhost:8000`` in the sample stands for it); ``python -c`` and
+  ``lrsched`` run with ``LRSCHED_URL`` set to it, all in the same scratch directory, so each
+  reads the files the ones before wrote. The output block,
   when there is one, is exactly what the commands print, byte for byte: the response bodies
   as the service writes them (one line each, no added newline) and ``python -c``'s stdout.
   The block's text is that output plus the one newline before the closing fence.
@@ -133,7 +135,18 @@ def is_runnable(code: Block) -> bool:
 
 
 def _runnable_command(words: list[str]) -> bool:
-    return words[0] == "curl" or words[:2] in (["python", "-c"], ["python3", "-c"])
+    return (
+        words[0] in ("curl", "lrsched")
+        or words[:2] in (["python", "-c"], ["python3", "-c"])
+        or _echo_into(words) is not None
+    )
+
+
+def _echo_into(words: list[str]) -> tuple[str, str] | None:
+    """``(text, file)`` of an ``echo TEXT > FILE`` command, else ``None``."""
+    if len(words) == 4 and words[0] == "echo" and words[2] == ">":
+        return words[1], words[3]
+    return None
 
 
 def is_setup(code: Block) -> bool:
@@ -194,11 +207,20 @@ def run_sh(code: Block, base_url: str, workdir: Path) -> str:
     """Run a runnable ``sh`` block against the server at ``base_url``; what it prints."""
     printed: list[str] = []
     for words in commands(code.text):
-        if words[0] == "curl":
+        echo = _echo_into(words)
+        if echo is not None:
+            (workdir / echo[1]).write_text(echo[0] + "\n")
+        elif words[0] == "curl":
             printed.append(_run_curl(parse_curl(words), base_url, workdir))
+        elif words[0] == "lrsched":
+            printed.append(_run_python(_CLI, base_url, workdir, words[1:]))
         else:
             printed.append(_run_python(words[2], base_url, workdir))
     return "".join(printed)
+
+
+_CLI = "import sys; from lrsched_client.cli import main; sys.exit(main())"
+"""``lrsched`` as the client package installs it (the tests use the source tree)."""
 
 
 def _run_curl(curl: Curl, base_url: str, workdir: Path) -> str:
@@ -211,11 +233,13 @@ def _run_curl(curl: Curl, base_url: str, workdir: Path) -> str:
     return response.text
 
 
-def _run_python(source: str, base_url: str, workdir: Path) -> str:
+def _run_python(
+    source: str, base_url: str, workdir: Path, arguments: list[str] | None = None
+) -> str:
     env = os.environ | {"LRSCHED_URL": base_url, "LRSCHED_API_KEY": ""}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "client" / "src")])
     result = subprocess.run(
-        [sys.executable, "-c", source],
+        [sys.executable, "-c", source, *(arguments or [])],
         cwd=workdir,
         env=env,
         capture_output=True,

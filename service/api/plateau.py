@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, HTTPException, Request, status
+from fastapi import APIRouter, Body, HTTPException, Request, Response, status
 from fastapi.openapi.models import Example
 
 from schemas.plateau import PlateauReplayRequest, PlateauReplayResponse, group_lrs
+from service.api.bodies import GatedRoute
 from service.config import Settings
 from service.curve_pool import curve_pool
 from service.engine import plateau as engine
 from service.engine.errors import ScheduleError
 
-router = APIRouter(prefix="/v1/plateau", tags=["plateau"])
+router = APIRouter(prefix="/v1/plateau", tags=["plateau"], route_class=GatedRoute)
 
 _EXAMPLES: dict[str, Example] = {
     "loss": {
@@ -77,7 +78,7 @@ _EXAMPLES: dict[str, Example] = {
 async def replay(
     request: Request,
     body: Annotated[PlateauReplayRequest, Body(openapi_examples=_EXAMPLES)],
-) -> PlateauReplayResponse:
+) -> Response:
     """The LR of every param group after each `step(metric)`, exactly as PyTorch computes it.
 
     The optimizer is built with one param group per item of `lr`, then
@@ -100,7 +101,14 @@ async def replay(
         raise error.within("schedule") from None
     ticket = curve_pool(request).admit(request, values)
     try:
-        result = await ticket.run(engine.replay, config, lrs, body.metrics)
+        return await ticket.run(_replayed, config, lrs, body.metrics)
     finally:
         ticket.close()
-    return PlateauReplayResponse(lr=result.lr.tolist(), reduced=result.reduced.tolist())
+
+
+def _replayed(config: engine.PlateauConfig, lrs: list[float], metrics: list[float]) -> Response:
+    """The replay's answer, serialized in the worker thread (FastAPI would encode the model
+    on the event loop)."""
+    result = engine.replay(config, lrs, metrics)
+    answer = PlateauReplayResponse(lr=result.lr.tolist(), reduced=result.reduced.tolist())
+    return Response(answer.model_dump_json(), media_type="application/json")

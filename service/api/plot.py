@@ -21,6 +21,7 @@ from schemas.numbers import AN_INTEGER
 from schemas.schedules import ScheduleSpec, build
 from service import encoding, plotting
 from service.api import schedules
+from service.api.bodies import GatedRoute
 from service.api.deps import SettingsDep
 from service.config import Settings
 from service.curve_pool import curve_pool
@@ -29,7 +30,7 @@ from service.engine.errors import ScheduleError
 from service.engine.nodes import Node
 from service.engine.types import FloatArray
 
-router = APIRouter(prefix="/v1/schedules", tags=["schedules"])
+router = APIRouter(prefix="/v1/schedules", tags=["schedules"], route_class=GatedRoute)
 
 SVG = "image/svg+xml"
 PNG = "image/png"

@@ -41,7 +41,8 @@ from service.store_holder import StoreHolder
 from service.stores import SessionRecord
 from service.stores.base import AsyncUpdates, async_updates
 
-router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+# ShortcutRoute: every body passes the body gate; only the report route has a shortcut.
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=ShortcutRoute)
 
 _bearer = HTTPBearer(
     auto_error=False, description="The token returned when the session was created."

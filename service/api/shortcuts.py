@@ -9,25 +9,26 @@ refusal keeps its canonical form, and the route's OpenAPI stays what was declare
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from typing import Any
-
 from fastapi import Request, Response
-from fastapi.routing import APIRoute
+
+from service.api.bodies import GatedRoute, Handler
+from service.limits import BODY_INLINE_BYTES
 
 
-class ShortcutRoute(APIRoute):
-    """An :class:`APIRoute` whose requests are first offered to :meth:`shortcut`."""
+class ShortcutRoute(GatedRoute):
+    """A :class:`GatedRoute` whose admitted requests are first offered to :meth:`shortcut`.
+
+    Only bodies the gate checked on the event loop (at most ``BODY_INLINE_BYTES``) are
+    offered: a larger one is already parsed, and the declared route validates that.
+    """
 
     async def shortcut(self, request: Request) -> Response | None:
         """The answer, or ``None`` for the declared route to answer."""
         return None
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        declared = super().get_route_handler()
-
-        async def handler(request: Request) -> Response:
+    async def respond(self, request: Request, declared: Handler) -> Response:
+        if len(await request.body()) <= BODY_INLINE_BYTES:
             answer = await self.shortcut(request)
-            return answer if answer is not None else await declared(request)
-
-        return handler
+            if answer is not None:
+                return answer
+        return await declared(request)

@@ -73,7 +73,8 @@ class Curve:
     """lr per param group and step, shape (groups, n); momentum likewise or ``None``.
 
     ``warnings`` are continuity warnings of compositions (a segment that does not start
-    where the previous one ended): reported to the caller, not errors.
+    where the previous one ended), and a note when ``start >= stop`` leaves the range empty:
+    reported to the caller, not errors.
     """
 
     lr: FloatArray
@@ -292,6 +293,7 @@ def compute(root: Node, lrs: FloatArray, steps: StepRange) -> Curve:
     stepping it through the range, and where a value is not finite.
     """
     lr, momentum, found = _evaluate(root, lrs, steps, np.dtype(np.float64))
+    found += _range_warnings(steps)
     return Curve(cast(FloatArray, lr), cast("FloatArray | None", momentum), found)
 
 
@@ -302,6 +304,7 @@ def compute_float32(root: Node, lrs: FloatArray, steps: StepRange) -> Curve32:
     ``compute(...).lr.astype(np.float32)`` up to the float64 result's own last bits.
     """
     lr, momentum, found = _evaluate(root, lrs, steps, np.dtype(np.float32))
+    found += _range_warnings(steps)
     as32 = np.float32
     return Curve32(
         lr if lr.dtype == as32 else lr.astype(as32),
@@ -437,6 +440,17 @@ def _probe_final(root: Node, steps: StepRange) -> None:
     if steps.final >= 1 and (len(steps) == 0 or steps.final > steps.last):
         assert isinstance(root, Leaf)
         _standalone(root, np.array([steps.final], dtype=np.int64))
+
+
+def _range_warnings(steps: StepRange) -> tuple[str, ...]:
+    """A note for a range left empty by ``start >= stop``: ``steps`` is taken for a count."""
+    if steps.start < steps.stop:
+        return ()
+    return (
+        f"no values: start={steps.start} >= steps={steps.stop}, and `steps` is where "
+        "range(start, steps, stride) stops, not how many values to return "
+        f"(n values from step {steps.start}: steps={steps.start} + n)",
+    )
 
 
 def _with_warnings(root: Node) -> tuple[str, ...]:

@@ -161,6 +161,8 @@ def run_curve(http: SyncHttp, args: argparse.Namespace, progress: Progress | Non
     with output(args.output) as sink:
         if args.format != "csv":
             download(http, call, sink, progress)
+            if args.format == "json" and args.output in (None, "-"):
+                sink.write(b"\n")  # a line of its own on a terminal, as curl's -w would
             return
         buffer = io.BytesIO()
         download(http, call, buffer, progress)
