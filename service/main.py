@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from service import logs, metrics
-from service.api import ops, plateau, plot, schedules, sessions
+from service.api import early_stopping, ops, plateau, plot, schedules, sessions
 from service.api.auth import require_api_key
 from service.config import Settings, get_settings
 from service.engine.errors import ScheduleError
@@ -154,7 +154,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         401: {"description": "Missing or invalid `X-API-Key` (when LRSCHED_API_KEYS is set)."},
         504: {"description": "Not answered within LRSCHED_REQUEST_TIMEOUT_SECONDS."},
     }
-    for router in (schedules.router, plot.router, plateau.router, sessions.router):
+    for router in (
+        schedules.router,
+        plot.router,
+        plateau.router,
+        early_stopping.router,
+        sessions.router,
+    ):
         app.include_router(router, dependencies=api_keys, responses=v1_responses)
     mount_playground(app)
     # Outermost last: every request gets an id, a log line and metrics, 504s included.

@@ -9,6 +9,10 @@ any number of processes and replicas apply exactly once each. A retried report o
 epoch gets that epoch's recorded decision back; a repeated report from a rank of the pending
 epoch changes nothing; a report that skips ahead is refused with the epoch expected.
 
+A session may also carry an early-stopping rule (``engine.early_stopping.step``, the rule
+``/v1/early-stopping/replay`` folds), decided on the same reduced metric in the same update,
+or only that rule (no ReduceLROnPlateau: the lr never changes).
+
 The session document (opaque to stores) is JSON with non-finite floats spelled as strings.
 """
 
@@ -24,6 +28,9 @@ from typing import Any, Literal
 
 import orjson
 
+from service import early_stopping_codec as stopping_codec
+from service.engine import early_stopping
+from service.engine.early_stopping import EarlyStoppingConfig, EarlyStoppingState
 from service.engine.plateau import PlateauConfig, PlateauState, initial_state, mode_worse, step
 from service.stores.base import AsyncUpdates, Change, SessionRecord, SessionStore
 
@@ -75,9 +82,13 @@ class Warmup:
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """Everything a session remembers, as stored in its document."""
+    """Everything a session remembers, as stored in its document.
 
-    config: PlateauConfig
+    ``config`` is None for an early-stopping-only session; ``stopping`` is the early-stopping
+    state when ``early_stopping`` is set.
+    """
+
+    config: PlateauConfig | None
     default_min_lr: float | None
     world_size: int
     reduce: Reduce
@@ -86,6 +97,8 @@ class Session:
     epoch: int
     pending: Mapping[int, float] = field(default_factory=dict)
     warmup: Warmup | None = None
+    early_stopping: EarlyStoppingConfig | None = None
+    stopping: EarlyStoppingState | None = None
 
     @property
     def warming_up(self) -> bool:
@@ -104,6 +117,7 @@ class Decision:
     reduced: bool
     warmup: bool
     state: PlateauState
+    stopping: EarlyStoppingState | None = None
 
 
 ReportKind = Literal["decided", "pending", "replayed", "duplicate"]
@@ -125,6 +139,7 @@ class ReportOutcome:
     reduced: bool
     state: PlateauState
     waiting_for: tuple[int, ...]
+    stopping: EarlyStoppingState | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +155,7 @@ class Created:
 
 
 def new_session(
-    config: PlateauConfig,
+    config: PlateauConfig | None,
     default_min_lr: float | None,
     lrs: tuple[float, ...],
     *,
@@ -149,9 +164,20 @@ def new_session(
     warmup_steps: int = 0,
     warmup_start_factor: float = 0.1,
     resumed: PlateauState | None = None,
+    early_stopping: EarlyStoppingConfig | None = None,
 ) -> Session:
-    """A session that starts fresh at epoch 0, or resumes ``resumed`` at its ``last_epoch``."""
-    state = resumed if resumed is not None else initial_state(config, lrs)
+    """A session that starts fresh at epoch 0, or resumes ``resumed`` at its ``last_epoch``.
+
+    Without ``config`` (early stopping only) the lrs never change.
+    """
+    if resumed is not None:
+        state = resumed
+    elif config is not None:
+        state = initial_state(config, lrs)
+    else:
+        state = PlateauState(
+            lrs=lrs, best=math.inf, num_bad_epochs=0, cooldown_counter=0, last_epoch=0
+        )
     warmup = None
     if warmup_steps > 0:
         warmup = Warmup(warmup_steps, warmup_start_factor, tuple(state.lrs))
@@ -165,6 +191,8 @@ def new_session(
         first_epoch=state.last_epoch,
         epoch=state.last_epoch,
         warmup=warmup,
+        early_stopping=early_stopping,
+        stopping=None if early_stopping is None else EarlyStoppingState(),
     )
 
 
@@ -250,6 +278,7 @@ def _apply_report(
         reduced=decision.reduced,
         state=decision.state,
         waiting_for=(),
+        stopping=decision.stopping,
     )
     return Change(encode_session(decided), (epoch, encode_decision(decision)), outcome)
 
@@ -262,11 +291,18 @@ def _decide(session: Session, metrics: tuple[float, ...]) -> tuple[Session, Deci
         decided_in_warmup = session.epoch - session.first_epoch + 1
         state = replace(session.state, lrs=session.warmup.lrs(decided_in_warmup))
         reduced, warmup = False, True
+    elif session.config is None:  # early stopping only: the lr stays
+        state = replace(session.state, last_epoch=session.state.last_epoch + 1)
+        reduced, warmup = False, False
     else:
         state, reduced = step(session.config, session.state, metric)
         warmup = False
-    decision = Decision(session.epoch, metric, metrics, state.lrs, reduced, warmup, state)
-    return replace(session, state=state, epoch=session.epoch + 1, pending={}), decision
+    stopping = session.stopping
+    if session.early_stopping is not None and stopping is not None:
+        stopping = early_stopping.step(session.early_stopping, stopping, session.epoch, metric)
+    decision = Decision(session.epoch, metric, metrics, state.lrs, reduced, warmup, state, stopping)
+    decided = replace(session, state=state, epoch=session.epoch + 1, pending={}, stopping=stopping)
+    return decided, decision
 
 
 def combine(metrics: tuple[float, ...], reduce: Reduce) -> float:
@@ -289,6 +325,7 @@ def _waiting(session: Session, kind: ReportKind) -> ReportOutcome:
         reduced=False,
         state=session.state,
         waiting_for=tuple(r for r in range(session.world_size) if r not in session.pending),
+        stopping=session.stopping,
     )
 
 
@@ -306,6 +343,7 @@ async def _recorded(store: AsyncUpdates, session_id: str, epoch: int) -> ReportO
         reduced=decision.reduced,
         state=decision.state,
         waiting_for=(),
+        stopping=decision.stopping,
     )
 
 
@@ -322,9 +360,12 @@ async def _next_epoch(store: AsyncUpdates, session_id: str) -> int:
 # -- PyTorch's state_dict ----------------------------------------------------------------
 
 
-def state_dict(session: Session) -> dict[str, Any]:
-    """``ReduceLROnPlateau.state_dict()`` after the same steps (PyTorch's keys and values)."""
+def state_dict(session: Session) -> dict[str, Any] | None:
+    """``ReduceLROnPlateau.state_dict()`` after the same steps (PyTorch's keys and values);
+    None for an early-stopping-only session."""
     config, state = session.config, session.state
+    if config is None:
+        return None
     return {
         "factor": config.factor,
         "default_min_lr": session.default_min_lr,
@@ -392,27 +433,48 @@ _VARIANT_DEFAULTS: dict[str, Any] = {
 """Plateau variant options; documents written before they existed decode to these."""
 
 
+def _config_json(config: PlateauConfig | None) -> dict[str, Any] | None:
+    if config is None:
+        return None
+    return {
+        "mode": config.mode,
+        "factor": config.factor,
+        "patience": config.patience,
+        "threshold": config.threshold,
+        "threshold_mode": config.threshold_mode,
+        "cooldown": config.cooldown,
+        "min_lrs": list(config.min_lrs),
+        "eps": config.eps,
+        **{
+            name: getattr(config, name)
+            for name, default in _VARIANT_DEFAULTS.items()
+            if getattr(config, name) != default
+        },
+    }
+
+
+def _config(config: Mapping[str, Any] | None) -> PlateauConfig | None:
+    if config is None:
+        return None
+    return PlateauConfig(
+        mode=config["mode"],
+        factor=config["factor"],
+        patience=config["patience"],
+        threshold=config["threshold"],
+        threshold_mode=config["threshold_mode"],
+        cooldown=config["cooldown"],
+        min_lrs=tuple(config["min_lrs"]),
+        eps=config["eps"],
+        **{name: config.get(name, default) for name, default in _VARIANT_DEFAULTS.items()},
+    )
+
+
 def encode_session(session: Session) -> bytes:
     """The stored document of ``session``."""
-    config = session.config
     warmup = session.warmup
     return orjson.dumps(
         {
-            "config": {
-                "mode": config.mode,
-                "factor": config.factor,
-                "patience": config.patience,
-                "threshold": config.threshold,
-                "threshold_mode": config.threshold_mode,
-                "cooldown": config.cooldown,
-                "min_lrs": list(config.min_lrs),
-                "eps": config.eps,
-                **{
-                    name: getattr(config, name)
-                    for name, default in _VARIANT_DEFAULTS.items()
-                    if getattr(config, name) != default
-                },
-            },
+            "config": _config_json(session.config),
             "default_min_lr": session.default_min_lr,
             "world_size": session.world_size,
             "reduce": session.reduce,
@@ -427,6 +489,7 @@ def encode_session(session: Session) -> bytes:
                 "start_factor": warmup.start_factor,
                 "base_lrs": list(warmup.base_lrs),
             },
+            **stopping_codec.encode(session.early_stopping, session.stopping),
         }
     )
 
@@ -434,20 +497,10 @@ def encode_session(session: Session) -> bytes:
 def decode_session(document: bytes) -> Session:
     """The session stored as ``document``."""
     data = orjson.loads(document)
-    config = data["config"]
     warmup = data["warmup"]
+    early_stopping_config, stopping = stopping_codec.decode(data)
     return Session(
-        config=PlateauConfig(
-            mode=config["mode"],
-            factor=config["factor"],
-            patience=config["patience"],
-            threshold=config["threshold"],
-            threshold_mode=config["threshold_mode"],
-            cooldown=config["cooldown"],
-            min_lrs=tuple(config["min_lrs"]),
-            eps=config["eps"],
-            **{name: config.get(name, default) for name, default in _VARIANT_DEFAULTS.items()},
-        ),
+        config=_config(data["config"]),
         default_min_lr=data["default_min_lr"],
         world_size=data["world_size"],
         reduce=data["reduce"],
@@ -458,6 +511,8 @@ def decode_session(document: bytes) -> Session:
         warmup=None
         if warmup is None
         else Warmup(warmup["steps"], warmup["start_factor"], tuple(warmup["base_lrs"])),
+        early_stopping=early_stopping_config,
+        stopping=stopping,
     )
 
 
@@ -472,6 +527,7 @@ def encode_decision(decision: Decision) -> bytes:
             "reduced": decision.reduced,
             "warmup": decision.warmup,
             "state": _state_json(decision.state),
+            **stopping_codec.encode(None, decision.stopping),
         }
     )
 
@@ -487,4 +543,5 @@ def decode_decision(row: bytes) -> Decision:
         reduced=data["reduced"],
         warmup=data["warmup"],
         state=_state(data["state"]),
+        stopping=stopping_codec.decode(data)[1],
     )

@@ -20,6 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import ValidationError
 
+from schemas.early_stopping import EarlyStopping
 from schemas.plateau import ReduceLROnPlateau
 from schemas.sessions import (
     HistoryPage,
@@ -34,6 +35,7 @@ from schemas.sessions import (
 from service import metrics, sessions
 from service.api.auth import require_api_key
 from service.api.deps import AsyncUpdatesDep, StoreDep
+from service.api.early_stopping import progress as stopping_progress
 from service.api.shortcuts import ShortcutRoute
 from service.engine.errors import ScheduleError
 from service.engine.plateau import PlateauConfig, PlateauState
@@ -126,7 +128,10 @@ def _new_session(body: SessionCreate) -> sessions.Session:
         "reduce": body.reduce,
         "warmup_steps": body.warmup_steps,
         "warmup_start_factor": body.warmup_start_factor,
+        "early_stopping": None if body.early_stopping is None else body.early_stopping.to_config(),
     }
+    if body.schedule is None and body.state_dict is None:  # early stopping only
+        return sessions.new_session(None, None, _lrs(body.lr, None), **options)  # type: ignore[arg-type]
     if body.schedule is not None:
         lrs = _lrs(body.lr, None)
         try:
@@ -252,6 +257,7 @@ async def _report(
             {"msg": str(error), "expected_epoch": error.expected, "epoch": error.got},
         ) from None
     metrics.REPORTS.labels(result=outcome.kind).inc()
+    stopping = outcome.stopping
     answer = ReportResponse(
         epoch=outcome.epoch,
         decided=outcome.decided,
@@ -259,6 +265,9 @@ async def _report(
         reduced=outcome.reduced,
         state=_progress(outcome.state),
         waiting_for=list(outcome.waiting_for),
+        stop=stopping is not None and stopping.stop,
+        best_epoch=None if stopping is None else stopping.best_epoch,
+        best_metric=None if stopping is None else stopping.best,
     )
     return Response(answer.model_dump_json(), media_type="application/json")
 
@@ -267,7 +276,36 @@ async def _report(
 def read_session(record: SessionDep) -> SessionView:
     """The current lr, the next epoch, the plateau counters, pending ranks and options."""
     session = sessions.decode_session(record.document)
-    config, state, warmup = session.config, session.state, session.warmup
+    state, warmup, stopping = session.state, session.warmup, session.stopping
+    return SessionView(
+        id=record.id,
+        lr=list(state.lrs),
+        epoch=session.epoch,
+        best=state.best,
+        num_bad_epochs=state.num_bad_epochs,
+        cooldown_counter=state.cooldown_counter,
+        last_epoch=state.last_epoch,
+        pending_ranks=sorted(session.pending),
+        world_size=session.world_size,
+        reduce=session.reduce,
+        warmup_steps=0 if warmup is None else warmup.steps,
+        warmup_start_factor=1.0 if warmup is None else warmup.start_factor,
+        in_warmup=session.warming_up,
+        schedule=_schedule(session),
+        early_stopping=None
+        if session.early_stopping is None
+        else EarlyStopping.from_config(session.early_stopping).model_dump(mode="json"),
+        stopping=None if stopping is None else stopping_progress(stopping),
+        ttl_seconds=record.ttl_seconds,
+        expires_at=record.expires_at,
+    )
+
+
+def _schedule(session: sessions.Session) -> dict[str, Any] | None:
+    """The ReduceLROnPlateau options of ``session`` as they would be sent (None: none)."""
+    config = session.config
+    if config is None:
+        return None
     schedule = ReduceLROnPlateau(
         type="ReduceLROnPlateau",
         mode=config.mode,
@@ -285,24 +323,7 @@ def read_session(record: SessionDep) -> SessionView:
         sign_safe_threshold=config.sign_safe,
         accumulation_size=config.accumulation_size,
     )
-    return SessionView(
-        id=record.id,
-        lr=list(state.lrs),
-        epoch=session.epoch,
-        best=state.best,
-        num_bad_epochs=state.num_bad_epochs,
-        cooldown_counter=state.cooldown_counter,
-        last_epoch=state.last_epoch,
-        pending_ranks=sorted(session.pending),
-        world_size=session.world_size,
-        reduce=session.reduce,
-        warmup_steps=0 if warmup is None else warmup.steps,
-        warmup_start_factor=1.0 if warmup is None else warmup.start_factor,
-        in_warmup=session.warming_up,
-        schedule=schedule.model_dump(mode="json"),
-        ttl_seconds=record.ttl_seconds,
-        expires_at=record.expires_at,
-    )
+    return schedule.model_dump(mode="json")
 
 
 @router.get("/{session_id}/history", summary="Decided epochs", responses=_AUTH_RESPONSES)
@@ -324,6 +345,7 @@ def read_history(
                 lr=list(d.lrs),
                 reduced=d.reduced,
                 warmup=d.warmup,
+                stop=d.stopping is not None and d.stopping.stop,
             )
             for d in decisions
         ],
@@ -334,7 +356,10 @@ def read_history(
 @router.get(
     "/{session_id}/state_dict",
     summary="PyTorch state_dict",
-    responses=_AUTH_RESPONSES,
+    responses={
+        **_AUTH_RESPONSES,
+        409: {"description": "An early-stopping-only session has no ReduceLROnPlateau."},
+    },
     response_model=dict[str, Any],
 )
 def read_state_dict(record: SessionDep) -> dict[str, Any]:
@@ -344,6 +369,11 @@ def read_state_dict(record: SessionDep) -> dict[str, Any]:
     (``float("inf")``); the optimizer's lr is ``_last_lr``.
     """
     exported = sessions.state_dict(sessions.decode_session(record.document))
+    if exported is None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "this session only decides early stopping: it has no ReduceLROnPlateau state_dict",
+        )
     return {key: _json_number(value) for key, value in exported.items()}
 
 
