@@ -16,6 +16,12 @@ WorldSize = Annotated[
 ]
 Count = Annotated[int, Field(ge=0, le=MAX_INT), AN_INTEGER]
 """An epoch or step count (>= 0)."""
+TtlSeconds = Annotated[
+    int,
+    Field(ge=1, le=366 * 86400, description="Lifetime after the last write (seconds)."),
+    AN_INTEGER,
+]
+"""A session's lifetime after its last write."""
 SessionId = Annotated[str, Field(description="The session id, as returned at creation.")]
 
 
@@ -103,11 +109,7 @@ class SessionCreate(BaseModel):
     reduce: Literal["mean", "min", "max"] = Field(
         default="mean", description="How the ranks' metrics of one epoch are combined."
     )
-    ttl_seconds: Annotated[
-        int,
-        Field(ge=1, le=366 * 86400, description="Lifetime after the last write (seconds)."),
-        AN_INTEGER,
-    ] = 604800
+    ttl_seconds: TtlSeconds = 604800
     warmup_steps: Annotated[
         int,
         Field(

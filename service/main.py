@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from service import logs, metrics
-from service.api import early_stopping, ops, plateau, plot, schedules, sessions
+from service.api import early_stopping, lr_finder, ops, plateau, plot, schedules, sessions
 from service.api.auth import require_api_key
 from service.config import Settings, get_settings
 from service.engine.errors import ScheduleError
@@ -160,6 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         plateau.router,
         early_stopping.router,
         sessions.router,
+        lr_finder.router,
     ):
         app.include_router(router, dependencies=api_keys, responses=v1_responses)
     mount_playground(app)

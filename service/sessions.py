@@ -11,7 +11,10 @@ epoch changes nothing; a report that skips ahead is refused with the epoch expec
 
 A session may also carry an early-stopping rule (``engine.early_stopping.step``, the rule
 ``/v1/early-stopping/replay`` folds), decided on the same reduced metric in the same update,
-or only that rule (no ReduceLROnPlateau: the lr never changes).
+or only that rule (no ReduceLROnPlateau: the lr never changes). An LR range test session
+(``lr_finder``) is the same machinery with steps for epochs and losses for metrics:
+``engine.lr_finder.step`` decides each step on the reduced loss and the answer is the next
+step's lr.
 
 The session document (opaque to stores) is JSON with non-finite floats spelled as strings.
 """
@@ -28,9 +31,10 @@ from typing import Any, Literal
 
 import orjson
 
-from service import early_stopping_codec as stopping_codec
-from service.engine import early_stopping
+from service import training_control_codec as codec
+from service.engine import early_stopping, lr_finder
 from service.engine.early_stopping import EarlyStoppingConfig, EarlyStoppingState
+from service.engine.lr_finder import LrFinderConfig, LrFinderState
 from service.engine.plateau import PlateauConfig, PlateauState, initial_state, mode_worse, step
 from service.stores.base import AsyncUpdates, Change, SessionRecord, SessionStore
 
@@ -99,6 +103,8 @@ class Session:
     warmup: Warmup | None = None
     early_stopping: EarlyStoppingConfig | None = None
     stopping: EarlyStoppingState | None = None
+    lr_finder: LrFinderConfig | None = None
+    finder: LrFinderState | None = None
 
     @property
     def warming_up(self) -> bool:
@@ -118,6 +124,7 @@ class Decision:
     warmup: bool
     state: PlateauState
     stopping: EarlyStoppingState | None = None
+    finder: LrFinderState | None = None
 
 
 ReportKind = Literal["decided", "pending", "replayed", "duplicate"]
@@ -140,6 +147,7 @@ class ReportOutcome:
     state: PlateauState
     waiting_for: tuple[int, ...]
     stopping: EarlyStoppingState | None = None
+    finder: LrFinderState | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +201,23 @@ def new_session(
         warmup=warmup,
         early_stopping=early_stopping,
         stopping=None if early_stopping is None else EarlyStoppingState(),
+    )
+
+
+def new_lr_finder(config: LrFinderConfig, *, world_size: int, reduce: Reduce) -> Session:
+    """An LR range test session at step 0 (its lr is ``start_lr``)."""
+    lrs = (lr_finder.lr_at(config, 0),)
+    state = PlateauState(lrs=lrs, best=math.inf, num_bad_epochs=0, cooldown_counter=0, last_epoch=0)
+    return Session(
+        config=None,
+        default_min_lr=None,
+        world_size=world_size,
+        reduce=reduce,
+        state=state,
+        first_epoch=0,
+        epoch=0,
+        lr_finder=config,
+        finder=LrFinderState(),
     )
 
 
@@ -279,6 +304,7 @@ def _apply_report(
         state=decision.state,
         waiting_for=(),
         stopping=decision.stopping,
+        finder=decision.finder,
     )
     return Change(encode_session(decided), (epoch, encode_decision(decision)), outcome)
 
@@ -291,7 +317,7 @@ def _decide(session: Session, metrics: tuple[float, ...]) -> tuple[Session, Deci
         decided_in_warmup = session.epoch - session.first_epoch + 1
         state = replace(session.state, lrs=session.warmup.lrs(decided_in_warmup))
         reduced, warmup = False, True
-    elif session.config is None:  # early stopping only: the lr stays
+    elif session.config is None:  # early stopping only, or the LR range test
         state = replace(session.state, last_epoch=session.state.last_epoch + 1)
         reduced, warmup = False, False
     else:
@@ -300,8 +326,17 @@ def _decide(session: Session, metrics: tuple[float, ...]) -> tuple[Session, Deci
     stopping = session.stopping
     if session.early_stopping is not None and stopping is not None:
         stopping = early_stopping.step(session.early_stopping, stopping, session.epoch, metric)
-    decision = Decision(session.epoch, metric, metrics, state.lrs, reduced, warmup, state, stopping)
-    decided = replace(session, state=state, epoch=session.epoch + 1, pending={}, stopping=stopping)
+    finder = session.finder
+    if session.lr_finder is not None and finder is not None:
+        finder = lr_finder.step(session.lr_finder, finder, metric)
+        if not finder.stop:
+            state = replace(state, lrs=(lr_finder.lr_at(session.lr_finder, finder.steps),))
+    decision = Decision(
+        session.epoch, metric, metrics, state.lrs, reduced, warmup, state, stopping, finder
+    )
+    decided = replace(
+        session, state=state, epoch=session.epoch + 1, pending={}, stopping=stopping, finder=finder
+    )
     return decided, decision
 
 
@@ -326,6 +361,7 @@ def _waiting(session: Session, kind: ReportKind) -> ReportOutcome:
         state=session.state,
         waiting_for=tuple(r for r in range(session.world_size) if r not in session.pending),
         stopping=session.stopping,
+        finder=session.finder,
     )
 
 
@@ -344,6 +380,7 @@ async def _recorded(store: AsyncUpdates, session_id: str, epoch: int) -> ReportO
         state=decision.state,
         waiting_for=(),
         stopping=decision.stopping,
+        finder=decision.finder,
     )
 
 
@@ -489,7 +526,8 @@ def encode_session(session: Session) -> bytes:
                 "start_factor": warmup.start_factor,
                 "base_lrs": list(warmup.base_lrs),
             },
-            **stopping_codec.encode(session.early_stopping, session.stopping),
+            **codec.encode(session.early_stopping, session.stopping),
+            **codec.encode_finder(session.lr_finder, session.finder),
         }
     )
 
@@ -498,7 +536,8 @@ def decode_session(document: bytes) -> Session:
     """The session stored as ``document``."""
     data = orjson.loads(document)
     warmup = data["warmup"]
-    early_stopping_config, stopping = stopping_codec.decode(data)
+    early_stopping_config, stopping = codec.decode(data)
+    finder_config, finder = codec.decode_finder(data)
     return Session(
         config=_config(data["config"]),
         default_min_lr=data["default_min_lr"],
@@ -513,6 +552,8 @@ def decode_session(document: bytes) -> Session:
         else Warmup(warmup["steps"], warmup["start_factor"], tuple(warmup["base_lrs"])),
         early_stopping=early_stopping_config,
         stopping=stopping,
+        lr_finder=finder_config,
+        finder=finder,
     )
 
 
@@ -527,7 +568,8 @@ def encode_decision(decision: Decision) -> bytes:
             "reduced": decision.reduced,
             "warmup": decision.warmup,
             "state": _state_json(decision.state),
-            **stopping_codec.encode(None, decision.stopping),
+            **codec.encode(None, decision.stopping),
+            **codec.encode_finder(None, decision.finder),
         }
     )
 
@@ -543,5 +585,6 @@ def decode_decision(row: bytes) -> Decision:
         reduced=data["reduced"],
         warmup=data["warmup"],
         state=_state(data["state"]),
-        stopping=stopping_codec.decode(data)[1],
+        stopping=codec.decode(data)[1],
+        finder=codec.decode_finder(data)[1],
     )

@@ -1,14 +1,18 @@
-"""Write ``tests/golden/early_stopping.json`` from the real early-stopping callbacks.
+"""Write ``tests/golden/early_stopping.json`` and ``tests/golden/lr_finder.json`` from the
+real early-stopping callbacks and LR-finder suggestion code.
 
-Usage (needs keras with the jax backend, transformers, pytorch-lightning and torch):
+Usage (needs keras with the jax backend, transformers, pytorch-lightning, torch,
+torch-lr-finder, matplotlib and ``pip install --no-deps fastai fastcore fastprogress``):
 ``KERAS_BACKEND=jax python -m tools.generate_training_control_golden``.
 
 Each case is a ``POST /v1/early-stopping/replay`` body (one semantics, random options and a
 random metric history with ties, near-ties below float32 precision and non-finite values)
 and what the library's callback did when fed that history epoch by epoch until it asked to
 stop: the epoch it stopped at (null: never), its best value, the epoch of that best, and
-its patience counter. The drivers are in :mod:`tools.training_control_reference`, shared
-with the live differential tests.
+its patience counter. Each LR-finder case is a range test run by the service's own rule on a
+synthetic loss curve (falling, then diverging, with noise and the odd non-finite loss), and
+the suggestions of fastai, Lightning and torch-lr-finder on its (lr, smoothed loss) points.
+The drivers are in :mod:`tools.training_control_reference`, shared with the live tests.
 """
 
 from __future__ import annotations
@@ -20,9 +24,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tools.training_control_reference import run_early_stopping
+from service.engine import lr_finder
+from tools.training_control_reference import run_early_stopping, run_suggestions
 
-OUTPUT = Path(__file__).resolve().parent.parent / "tests" / "golden" / "early_stopping.json"
+GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "golden"
+OUTPUT = GOLDEN / "early_stopping.json"
+LR_FINDER_OUTPUT = GOLDEN / "lr_finder.json"
+LR_FINDER_CASES = 60
 SEED = 1414
 CASES_PER_SEMANTICS = 60
 
@@ -74,6 +82,56 @@ def options(rng: random.Random, semantics: str) -> dict[str, Any]:
     return chosen
 
 
+def range_test(rng: random.Random) -> dict[str, Any]:
+    """Random options and a loss curve run through the service's range-test rule."""
+    options: dict[str, Any] = {
+        "start_lr": rng.choice([1e-7, 1e-6, 1e-4]),
+        "end_lr": rng.choice([1.0, 10.0]),
+        "num_steps": rng.choice([12, 20, 50, 100, 200]),
+        "mode": rng.choice(["exponential", "exponential", "linear"]),
+        "smooth": rng.choice([0.0, 0.9, 0.98]),
+        "smoothing": rng.choice(["debiased", "ema"]),
+        "diverge_threshold": rng.choice([4.0, 5.0, 1e9]),
+    }
+    config = lr_finder.LrFinderConfig(**options)
+    turn = rng.uniform(1e-3, 1.0)
+    state = lr_finder.LrFinderState()
+    lrs, losses, smoothed = [], [], []
+    for k in range(config.num_steps):
+        lr = lr_finder.lr_at(config, k)
+        loss = 2.0 - 0.2 * math.log10(lr / config.start_lr) + rng.gauss(0.0, 0.03)
+        if lr > turn:
+            loss += 4.0 * (lr / turn - 1.0)
+        if rng.random() < 0.002:
+            loss = rng.choice([math.nan, math.inf])
+        state = lr_finder.step(config, state, loss)
+        assert state.smoothed is not None
+        lrs.append(lr)
+        losses.append(loss)
+        smoothed.append(state.smoothed)
+        if state.stop:
+            break
+    return {"options": options, "lr": lrs, "loss": losses, "smoothed": smoothed}
+
+
+def lr_finder_cases(rng: random.Random) -> list[dict[str, Any]]:
+    """Range tests and every library's suggestions on their smoothed curves."""
+    cases = []
+    for _ in range(LR_FINDER_CASES):
+        run = range_test(rng)
+        suggested = run_suggestions(run["lr"], run["smoothed"], run["options"]["num_steps"])
+        cases.append(
+            {
+                "options": run["options"],
+                "lr": run["lr"],
+                "loss": [wire(v) for v in run["loss"]],
+                "smoothed": [wire(v) for v in run["smoothed"]],
+                "suggestions": suggested,
+            }
+        )
+    return cases
+
+
 def main() -> int:
     rng = random.Random(SEED)
     cases = []
@@ -93,6 +151,9 @@ def main() -> int:
             )
     OUTPUT.write_text(json.dumps({"early_stopping": cases}, indent=1) + "\n")
     print(f"wrote {len(cases)} cases to {OUTPUT}")
+    finder_cases = lr_finder_cases(random.Random(SEED + 1))
+    LR_FINDER_OUTPUT.write_text(json.dumps({"lr_finder": finder_cases}, indent=1) + "\n")
+    print(f"wrote {len(finder_cases)} cases to {LR_FINDER_OUTPUT}")
     return 0
 
 

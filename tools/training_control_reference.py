@@ -110,3 +110,93 @@ def _outcome(stop_epoch: int | None, best: Any, best_epoch: int | None, wait: in
         "best_epoch": best_epoch,
         "wait": int(wait),
     }
+
+
+# -- LR range test suggestions -----------------------------------------------------------------
+
+Suggested = dict[str, float | None]
+"""Each library's suggested lr (None: it makes none or fails for lack of points)."""
+
+
+def _fastai_functions() -> dict[str, Any]:
+    """fastai's suggestion functions, compiled from ``fastai/callback/schedule.py`` itself.
+
+    Importing fastai needs pandas, scipy and torchvision, which the project does not install;
+    the four functions only need numpy and torch, so their source is taken from the
+    installed package (``pip install --no-deps fastai``) and run as it is.
+    """
+    import ast
+    import importlib.util
+
+    import numpy as np
+    import torch
+
+    spec = importlib.util.find_spec("fastai")
+    assert spec is not None and spec.submodule_search_locations is not None
+    path = f"{spec.submodule_search_locations[0]}/callback/schedule.py"
+    with open(path, encoding="utf-8") as source:
+        tree = ast.parse(source.read())
+    wanted = {"valley", "slide", "minimum", "steep"}
+    module = ast.Module(
+        body=[n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in wanted],
+        type_ignores=[],
+    )
+    namespace: dict[str, Any] = {"np": np, "torch": torch, "to_np": lambda t: t.numpy()}
+    exec(compile(module, path, "exec"), namespace)
+    return {name: namespace[name] for name in wanted}
+
+
+def run_suggestions(lrs: list[float], losses: list[float], num_steps: int) -> Suggested:
+    """fastai (as ``Learner.lr_find`` trims), Lightning and torch-lr-finder on the points."""
+    return {**_fastai(lrs, losses, num_steps), **_lightning_suggestion(lrs, losses)} | {
+        "torch_lr_finder": _torch_lr_finder(lrs, losses)
+    }
+
+
+def _fastai(lrs: list[float], losses: list[float], num_it: int) -> Suggested:
+    import torch
+
+    functions = _fastai_functions()
+    # Learner.lr_find, verbatim but for the recorder: its lrs and (smoothed) losses.
+    lr, loss = torch.tensor(lrs[num_it // 10 : -5]), torch.tensor(losses[num_it // 10 : -5])
+    nan_idxs = torch.nonzero(torch.isnan(loss.view(-1)))
+    if len(nan_idxs) > 0:
+        drop_idx = min(nan_idxs)
+        lr, loss = lr[:drop_idx], loss[:drop_idx]
+    out: Suggested = {}
+    for name in ("minimum", "steep", "valley", "slide"):
+        try:
+            out[f"fastai_{name}"] = float(functions[name](lr, loss, num_it)[0])
+        except (IndexError, RuntimeError, ValueError):
+            out[f"fastai_{name}"] = None
+    return out
+
+
+def _lightning_suggestion(lrs: list[float], losses: list[float]) -> Suggested:
+    from pytorch_lightning.tuner.lr_finder import _LRFinder
+
+    finder = _LRFinder("exponential", lrs[0], lrs[-1], len(lrs))
+    finder.results = {"lr": list(lrs), "loss": list(losses)}
+    suggested = finder.suggestion()
+    return {"lightning": None if suggested is None else float(suggested)}
+
+
+def _torch_lr_finder(lrs: list[float], losses: list[float]) -> float | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+    from torch_lr_finder import LRFinder
+
+    model = torch.nn.Linear(1, 1)
+    finder = LRFinder(model, torch.optim.SGD(model.parameters(), lr=0.1), torch.nn.MSELoss())
+    finder.history = {"lr": list(lrs), "loss": list(losses)}
+    figure, ax = plt.subplots()
+    try:
+        _, suggested = finder.plot(ax=ax, suggest_lr=True)
+    except (RuntimeError, ValueError):
+        return None
+    finally:
+        plt.close(figure)
+    return float(suggested)

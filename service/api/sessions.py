@@ -40,7 +40,7 @@ from service.api.shortcuts import ShortcutRoute
 from service.engine.errors import ScheduleError
 from service.engine.plateau import PlateauConfig, PlateauState
 from service.store_holder import StoreHolder
-from service.stores import SessionRecord
+from service.stores import SessionRecord, SessionStore
 from service.stores.base import AsyncUpdates, async_updates
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
@@ -110,8 +110,7 @@ def _progress(state: PlateauState) -> PlateauProgress:
 def create_session(body: SessionCreate, store: StoreDep) -> SessionCreated:
     """Start a session from ReduceLROnPlateau options, or resume one from a ``state_dict``."""
     session = _new_session(body)
-    created = sessions.create(store, session, body.ttl_seconds)
-    metrics.SESSIONS_CREATED.inc()
+    created = store_new_session(store, session, body.ttl_seconds)
     return SessionCreated(
         id=created.record.id,
         token=created.token,
@@ -120,6 +119,16 @@ def create_session(body: SessionCreate, store: StoreDep) -> SessionCreated:
         state=_progress(session.state),
         expires_at=created.record.expires_at,
     )
+
+
+def store_new_session(
+    store: SessionStore, session: sessions.Session, ttl_seconds: int
+) -> sessions.Created:
+    """The one gate every kind of session is created through (plateau, early stopping,
+    LR range test): store it under a fresh id and token, and count it."""
+    created = sessions.create(store, session, ttl_seconds)
+    metrics.SESSIONS_CREATED.inc()
+    return created
 
 
 def _new_session(body: SessionCreate) -> sessions.Session:
@@ -236,14 +245,16 @@ async def _report_directly(http: Request) -> Response | None:
     return await _report(async_updates(holder.get()), session_id, token, body)
 
 
-async def _report(
-    updates: AsyncUpdates, session_id: str, token: str, body: ReportRequest
-) -> Response:
-    """Apply the report and answer with the lr to use (serialized once, not re-validated)."""
+async def apply_report(
+    updates: AsyncUpdates, session_id: str, token: str, epoch: int, metric: float, rank: int
+) -> sessions.ReportOutcome:
+    """:func:`sessions.report`, its refusals as HTTP errors, counted in the metrics.
+
+    Every session kind's report route goes through here (an LR range test's steps are the
+    epochs, its losses the metrics).
+    """
     try:
-        outcome = await sessions.report(
-            updates, session_id, token, body.epoch, body.metric, body.rank
-        )
+        outcome = await sessions.report(updates, session_id, token, epoch, metric, rank)
     except sessions.SessionNotFoundError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "session not found") from None
     except sessions.SessionForbiddenError:
@@ -257,6 +268,14 @@ async def _report(
             {"msg": str(error), "expected_epoch": error.expected, "epoch": error.got},
         ) from None
     metrics.REPORTS.labels(result=outcome.kind).inc()
+    return outcome
+
+
+async def _report(
+    updates: AsyncUpdates, session_id: str, token: str, body: ReportRequest
+) -> Response:
+    """Apply the report and answer with the lr to use (serialized once, not re-validated)."""
+    outcome = await apply_report(updates, session_id, token, body.epoch, body.metric, body.rank)
     stopping = outcome.stopping
     answer = ReportResponse(
         epoch=outcome.epoch,

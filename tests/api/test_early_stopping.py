@@ -4,7 +4,6 @@ on every store."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,23 +20,6 @@ from service.main import create_app
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "early_stopping.json"
 PLATEAU = {"type": "ReduceLROnPlateau", "patience": 1, "factor": 0.5}
 KERAS = {"semantics": "keras", "patience": 2, "min_delta": 0.01}
-
-
-@pytest.fixture(params=["memory", "sqlite", "redis"])
-def client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClient]:
-    store = {
-        "memory": lambda: "memory",
-        "sqlite": lambda: f"sqlite:///{tmp_path / 'sessions.db'}",
-        "redis": lambda: request.getfixturevalue("redis_url"),
-    }[request.param]()
-    with TestClient(create_app(Settings(store=store))) as test_client:
-        yield test_client
-
-
-@pytest.fixture(scope="module")
-def memory_client() -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(store="memory"))) as test_client:
-        yield test_client
 
 
 class Session:
@@ -105,9 +87,9 @@ def test_too_many_metrics_is_a_413() -> None:
 
 
 def test_every_rank_gets_the_same_stop_decided_once_on_the_reduced_metric(
-    client: TestClient,
+    store_client: TestClient,
 ) -> None:
-    session = Session(client, schedule=PLATEAU, lr=0.1, world_size=2, early_stopping=KERAS)
+    session = Session(store_client, schedule=PLATEAU, lr=0.1, world_size=2, early_stopping=KERAS)
     metrics = [[1.0, 1.2], [0.9, 0.9], [0.9, 0.91], [0.95, 0.89], [0.93, 0.93], [0.5, 0.5]]
     reduced = [sum(pair) / 2 for pair in metrics]
     expected_stop = stopping_replay(EarlyStoppingConfig("keras", "min", 2, 0.01), reduced)
@@ -131,10 +113,10 @@ def test_every_rank_gets_the_same_stop_decided_once_on_the_reduced_metric(
 
 
 def test_early_stopping_only_session_keeps_the_lr_and_has_no_state_dict(
-    client: TestClient,
+    store_client: TestClient,
 ) -> None:
     options = {"semantics": "lightning", "patience": 3, "mode": "max"}
-    session = Session(client, early_stopping=options, lr=0.02)
+    session = Session(store_client, early_stopping=options, lr=0.02)
     answers = [session.report(epoch, m) for epoch, m in enumerate([0.5, 0.6, "nan", 0.9])]
     assert [a["stop"] for a in answers] == [False, False, True, True]
     assert all(a["lr"] == [0.02] and not a["reduced"] for a in answers)

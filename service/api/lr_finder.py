@@ -1,0 +1,184 @@
+"""``/v1/lr-finder``: the LR range test as a session every rank of a job agrees on.
+
+The same machinery as plateau sessions (``service.sessions``: one atomic store update per
+report, exactly once, in order, ranks combined with ``reduce``), with steps for epochs and
+training losses for metrics; ``engine.lr_finder`` decides each step.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Response, status
+from fastapi.openapi.models import Example
+
+from schemas.lr_finder import (
+    FastaiSuggestions,
+    LrFinderAnswer,
+    LrFinderCreate,
+    LrFinderCreated,
+    LrFinderReport,
+    LrFinderResult,
+    LrSuggestions,
+)
+from service import sessions
+from service.api.deps import AsyncUpdatesDep, StoreDep
+from service.api.sessions import (
+    _AUTH_RESPONSES,
+    BearerCredentials,
+    SessionDep,
+    SessionIdPath,
+    _bearer_token,
+    apply_report,
+    store_new_session,
+)
+from service.engine import lr_finder as engine
+
+router = APIRouter(prefix="/v1/lr-finder", tags=["lr finder"])
+
+_NOT_A_FINDER = "not an LR range test session"
+
+_CREATE_EXAMPLES: dict[str, Example] = {
+    "ddp": {
+        "summary": "Exponential, 1e-7 to 10 in 100 steps, 4 ranks",
+        "description": "fastai's defaults; the ranks' losses are averaged each step.",
+        "value": {"start_lr": 1e-7, "end_lr": 10.0, "num_steps": 100, "world_size": 4},
+    },
+    "torch-lr-finder": {
+        "summary": "torch-lr-finder's smoothing (smooth_f=0.05), diverge at 5x",
+        "description": "ema smoothing with smooth = 1 - smooth_f.",
+        "value": {
+            "start_lr": 1e-5,
+            "end_lr": 1.0,
+            "num_steps": 200,
+            "smooth": 0.95,
+            "smoothing": "ema",
+            "diverge_threshold": 5.0,
+        },
+    },
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Start an LR range test",
+    responses={422: {"description": "Invalid options (e.g. end_lr <= start_lr)."}},
+)
+def create_lr_finder(
+    body: Annotated[LrFinderCreate, Body(openapi_examples=_CREATE_EXAMPLES)], store: StoreDep
+) -> LrFinderCreated:
+    """A range test whose ranks report `{step, loss, rank}`; step 0 trains with `start_lr`."""
+    config = body.to_config()
+    session = sessions.new_lr_finder(config, world_size=body.world_size, reduce=body.reduce)
+    created = store_new_session(store, session, body.ttl_seconds)
+    return LrFinderCreated(
+        id=created.record.id,
+        token=created.token,
+        lr=session.state.lrs[0],
+        step=0,
+        num_steps=config.num_steps,
+        expires_at=created.record.expires_at,
+    )
+
+
+@router.post(
+    "/{session_id}/reports",
+    summary="Report a step's loss",
+    response_model=LrFinderAnswer,
+    responses={
+        **_AUTH_RESPONSES,
+        409: {"description": "The report skips ahead: `detail.expected_epoch` is the next step."},
+        503: {"description": "The store is unavailable or contended; retry (Retry-After)."},
+    },
+)
+async def report_loss(
+    body: LrFinderReport,
+    session_id: SessionIdPath,
+    credentials: BearerCredentials,
+    updates: AsyncUpdatesDep,
+) -> Response:
+    """One rank's loss at one step; the answer is the lr for the next step, and `stop`.
+
+    The step is decided when every rank has reported it; a retried report of a decided step
+    returns its recorded decision and changes nothing.
+    """
+    token = _bearer_token(credentials)
+    outcome = await apply_report(updates, session_id, token, body.step, body.loss, body.rank)
+    finder = outcome.finder
+    if finder is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_A_FINDER)
+    answer = LrFinderAnswer(
+        step=outcome.epoch,
+        decided=outcome.decided,
+        lr=outcome.lrs[0],
+        stop=finder.stop,
+        stop_reason=finder.reason,
+        smoothed_loss=finder.smoothed if outcome.decided else None,
+        waiting_for=list(outcome.waiting_for),
+    )
+    return Response(answer.model_dump_json(), media_type="application/json")
+
+
+def _finder(record: Any) -> tuple[sessions.Session, engine.LrFinderConfig]:
+    session = sessions.decode_session(record.document)
+    if session.lr_finder is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_A_FINDER)
+    return session, session.lr_finder
+
+
+@router.get("/{session_id}/result", summary="The curve and suggestions", responses=_AUTH_RESPONSES)
+def read_result(record: SessionDep, store: StoreDep) -> LrFinderResult:
+    """Every decided step's lr, combined loss and smoothed loss, and the suggestions of
+    fastai, Lightning and torch-lr-finder on that curve (each library's own rule)."""
+    session, config = _finder(record)
+    rows = store.history(record.id, 0, config.num_steps)
+    lrs, losses, smoothed = _curve(config, [sessions.decode_decision(row) for _, row in rows])
+    suggested = engine.suggest(lrs, smoothed, config.num_steps)
+    finder = session.finder
+    return LrFinderResult(
+        lr=lrs,
+        loss=losses,
+        smoothed_loss=smoothed,
+        stop=finder is not None and finder.stop,
+        stop_reason=None if finder is None else finder.reason,
+        suggestions=LrSuggestions(
+            fastai=FastaiSuggestions(
+                minimum=suggested.fastai_minimum,
+                steep=suggested.fastai_steep,
+                valley=suggested.fastai_valley,
+                slide=suggested.fastai_slide,
+            ),
+            lightning=suggested.lightning,
+            torch_lr_finder=suggested.torch_lr_finder,
+        ),
+    )
+
+
+def _curve(
+    config: engine.LrFinderConfig, decisions: list[sessions.Decision]
+) -> tuple[list[float], list[float], list[float]]:
+    """The (lr, loss, smoothed loss) of every step up to the one that stopped the test
+    (steps reported after it leave the test as it was and are not points of the curve)."""
+    lrs, losses, smoothed = [], [], []
+    for decision in decisions:
+        finder = decision.finder
+        if finder is None or finder.smoothed is None or finder.steps != decision.epoch + 1:
+            break
+        lrs.append(engine.lr_at(config, decision.epoch))
+        losses.append(decision.metric)
+        smoothed.append(finder.smoothed)
+    return lrs, losses, smoothed
+
+
+@router.delete(
+    "/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a range test",
+    responses=_AUTH_RESPONSES,
+)
+def delete_lr_finder(record: SessionDep, store: StoreDep) -> Response:
+    """Remove the range test and its steps."""
+    _finder(record)
+    store.delete(record.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
