@@ -128,6 +128,17 @@ class LrFinderAnswer(BaseModel):
     waiting_for: list[int] = Field(description="Ranks that have not reported this step yet.")
 
 
+class LrFinderView(BaseModel):
+    """A range test's current step, the lr to train it with, and its options."""
+
+    step: int = Field(description="The next step to report.")
+    lr: float = Field(description="The lr to train that step with (the last once stopped).")
+    stop: bool
+    stop_reason: StopReason | None
+    pending_ranks: list[int] = Field(description="Ranks that reported the pending step.")
+    options: LrFinderCreate
+
+
 class FastaiSuggestions(BaseModel):
     """``Learner.lr_find(suggest_funcs=(minimum, steep, valley, slide))``."""
 

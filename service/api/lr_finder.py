@@ -7,6 +7,7 @@ training losses for metrics; ``engine.lr_finder`` decides each step.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Response, status
@@ -19,6 +20,7 @@ from schemas.lr_finder import (
     LrFinderCreated,
     LrFinderReport,
     LrFinderResult,
+    LrFinderView,
     LrSuggestions,
 )
 from service import sessions
@@ -125,6 +127,27 @@ def _finder(record: Any) -> tuple[sessions.Session, engine.LrFinderConfig]:
     if session.lr_finder is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_A_FINDER)
     return session, session.lr_finder
+
+
+@router.get("/{session_id}", summary="Read a range test", responses=_AUTH_RESPONSES)
+def read_lr_finder(record: SessionDep) -> LrFinderView:
+    """The next step to report, the lr to train it with, whether the test is over."""
+    session, config = _finder(record)
+    finder = session.finder
+    options = LrFinderCreate(
+        **asdict(config),
+        world_size=session.world_size,
+        reduce=session.reduce,
+        ttl_seconds=record.ttl_seconds,
+    )
+    return LrFinderView(
+        step=session.epoch,
+        lr=session.state.lrs[0],
+        stop=finder is not None and finder.stop,
+        stop_reason=None if finder is None else finder.reason,
+        pending_ranks=sorted(session.pending),
+        options=options,
+    )
 
 
 @router.get("/{session_id}/result", summary="The curve and suggestions", responses=_AUTH_RESPONSES)
