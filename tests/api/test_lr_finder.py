@@ -140,3 +140,23 @@ def test_the_result_needs_the_token_and_delete_removes_it(memory_client: TestCli
     assert memory_client.get(f"{url}/result").status_code == 401
     assert memory_client.delete(url, headers=finder.headers).status_code == 204
     assert memory_client.get(f"{url}/result", headers=finder.headers).status_code == 404
+
+
+def test_the_view_gives_the_next_step_its_lr_and_the_options(memory_client: TestClient) -> None:
+    finder = Finder(memory_client, **OPTIONS, world_size=2)
+    finder.report(0, 2.0, rank=0)
+    finder.report(0, 2.2, rank=1)
+    finder.report(1, 2.0, rank=1)
+    view = memory_client.get(f"/v1/lr-finder/{finder.id}", headers=finder.headers).json()
+    config = LrFinderConfig(**OPTIONS)
+    assert view["step"] == 1 and view["lr"] == lr_at(config, 1) and view["stop"] is False
+    assert view["pending_ranks"] == [1]
+    assert view["options"] == {
+        **OPTIONS,
+        "mode": "exponential",
+        "smoothing": "debiased",
+        "diverge_threshold": 4.0,
+        "world_size": 2,
+        "reduce": "mean",
+        "ttl_seconds": 604800,
+    }

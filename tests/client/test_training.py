@@ -71,7 +71,7 @@ def test_remote_lr_finder_sets_each_step_s_lr_and_stops_every_rank_together(
 ) -> None:
     options = {"start_lr": 1e-4, "end_lr": 1.0, "num_steps": 30, "smooth": 0.5}
     finder = client.create_lr_finder(**options, world_size=2)
-    config = LrFinderConfig(**options)  # type: ignore[arg-type]
+    config = LrFinderConfig(**options)
 
     def rank(ranked: Client, r: int) -> list[float]:
         optimizer = SimpleNamespace(param_groups=[{"lr": 0.0}, {"lr": 0.0}])
