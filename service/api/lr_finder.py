@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Response, status
+import numpy as np
+from fastapi import APIRouter, Body, Header, HTTPException, Query, Response, status
 from fastapi.openapi.models import Example
 
 from schemas.lr_finder import (
@@ -23,8 +24,9 @@ from schemas.lr_finder import (
     LrFinderView,
     LrSuggestions,
 )
-from service import sessions
+from service import plotting, sessions
 from service.api.deps import AsyncUpdatesDep, StoreDep
+from service.api.plot import FORMATS, negotiate
 from service.api.sessions import (
     _AUTH_RESPONSES,
     BearerCredentials,
@@ -192,6 +194,49 @@ def _curve(
         losses.append(decision.metric)
         smoothed.append(finder.smoothed)
     return lrs, losses, smoothed
+
+
+@router.get(
+    "/{session_id}/plot",
+    summary="Plot the curve and suggestions",
+    response_class=Response,
+    responses={
+        **_AUTH_RESPONSES,
+        200: {"content": {media: {} for media in FORMATS}, "description": "The picture."},
+        406: {"description": "Accept names neither SVG nor PNG."},
+        501: {"description": "matplotlib is not installed."},
+    },
+)
+def plot_result(
+    record: SessionDep,
+    store: StoreDep,
+    width: Annotated[int, Query(ge=200, le=2400, description="Width in pixels.")] = 800,
+    height: Annotated[int, Query(ge=150, le=1600, description="Height in pixels.")] = 450,
+    accept: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Loss against lr (log x): raw and smoothed, with every library's suggestion marked."""
+    media_type = negotiate(accept)
+    if media_type is None:
+        raise HTTPException(status.HTTP_406_NOT_ACCEPTABLE, f"cannot answer with {accept!r}")
+    try:
+        plotting.require()
+    except plotting.PlottingUnavailable as error:
+        raise HTTPException(status.HTTP_501_NOT_IMPLEMENTED, str(error)) from None
+    result = read_result(record, store)
+    suggested = {
+        **{f"fastai {k}": v for k, v in result.suggestions.fastai.model_dump().items()},
+        "lightning": result.suggestions.lightning,
+        "torch-lr-finder": result.suggestions.torch_lr_finder,
+    }
+    test = plotting.RangeTest(
+        lr=np.asarray(result.lr, dtype=np.float64),
+        loss=np.asarray(result.loss, dtype=np.float64),
+        smoothed=np.asarray(result.smoothed_loss, dtype=np.float64),
+        suggestions=[(name, lr) for name, lr in suggested.items() if lr is not None],
+        width=width,
+        height=height,
+    )
+    return Response(plotting.render_range_test(test, FORMATS[media_type]), media_type=media_type)
 
 
 @router.delete(

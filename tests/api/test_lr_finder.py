@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from typing import Any
 
 import pytest
@@ -160,3 +161,29 @@ def test_the_view_gives_the_next_step_its_lr_and_the_options(memory_client: Test
         "reduce": "mean",
         "ttl_seconds": 604800,
     }
+
+
+def test_the_plot_is_loss_against_log_lr_with_every_suggestion_marked(
+    memory_client: TestClient,
+) -> None:
+    pytest.importorskip("matplotlib")
+    finder = Finder(memory_client, **OPTIONS)
+    for k in range(OPTIONS["num_steps"]):  # type: ignore[arg-type]
+        if finder.report(k, loss_at(lr_at(LrFinderConfig(**OPTIONS), k), 0)).json()["stop"]:
+            break
+    result = finder.result()
+    marked = [v for v in result["suggestions"]["fastai"].values() if v is not None]
+    marked += [v for k, v in result["suggestions"].items() if k != "fastai" and v is not None]
+    assert len(marked) == 6
+    url = f"/v1/lr-finder/{finder.id}/plot"
+    svg = memory_client.get(url, headers=finder.headers)
+    assert svg.status_code == 200 and svg.headers["content-type"] == "image/svg+xml"
+    text = svg.text
+    assert all(f'id="suggestion-{i}"' in text for i in range(6)) and 'id="suggestion-6"' not in text
+    assert 'id="smoothed"' in text and "learning rate" in text
+    ticks = "".join(re.findall(r"<tspan[^>]*>([^<]*)</tspan>", text))
+    assert "10−5" in ticks and "10−3" in ticks  # decades on x: a log axis from 1e-5 on
+    png = memory_client.get(url, headers={**finder.headers, "Accept": "image/png"})
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    refused = memory_client.get(url, headers={**finder.headers, "Accept": "text/csv"})
+    assert refused.status_code == 406
