@@ -29,6 +29,14 @@ class Settings(BaseSettings):
     """Largest request body accepted; larger bodies get 413."""
     api_keys: SecretStr = SecretStr("")
     """Comma-separated API keys; when non-empty every ``/v1`` call needs ``X-API-Key``."""
+    max_sessions_per_key: int = Field(default=1000, ge=1)
+    """Live sessions one API key (or, with keys off, everyone together) may hold; more: 429."""
+    max_world_size: int = Field(default=1024, ge=1, le=4096)
+    """Largest ``world_size`` a session may be created with; larger: 422."""
+    max_ttl_seconds: int = Field(default=30 * 86400, ge=1, le=366 * 86400)
+    """Largest ``ttl_seconds`` a session may be created with; larger: 422."""
+    metrics_key: SecretStr = SecretStr("")
+    """When set, ``/metrics`` needs it as ``Authorization: Bearer`` or ``X-API-Key``."""
     cors_origins: str = ""
     """Comma-separated origins allowed by CORS (``*`` for any); empty: CORS off."""
     request_timeout_seconds: float = Field(default=30.0, gt=0)
@@ -54,6 +62,12 @@ class Settings(BaseSettings):
     def cors_origin_list(self) -> tuple[str, ...]:
         """The origins CORS allows (none: CORS is off)."""
         return tuple(o.strip() for o in self.cors_origins.split(",") if o.strip())
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets the field ``field`` (``LRSCHED_<FIELD>``)."""
+    assert field in Settings.model_fields, field
+    return f"{Settings.model_config.get('env_prefix', '')}{field}".upper()
 
 
 @lru_cache

@@ -19,12 +19,14 @@ from starlette.routing import Match
 from service import logs, metrics
 from service.api import early_stopping, lr_finder, ops, plateau, plot, schedules, sessions
 from service.api.auth import require_api_key
-from service.config import Settings, get_settings
+from service.api_docs import mount_api_docs
+from service.config import Settings, env_name, get_settings
 from service.engine.errors import ScheduleError
 from service.middleware import ObservabilityMiddleware
 from service.playground import mount_playground
+from service.security import SecurityHeadersMiddleware
 from service.store_holder import StoreHolder
-from service.stores import StoreBusyError, StoreUnavailableError
+from service.stores import QuotaExceededError, StoreBusyError, StoreUnavailableError
 from service.timeouts import TimeoutMiddleware
 
 
@@ -114,6 +116,21 @@ async def _store_unavailable_handler(request: Request, exc: Exception) -> JSONRe
     return JSONResponse({"detail": message}, status_code=503, headers={"Retry-After": "1"})
 
 
+async def _quota_exceeded_handler(request: Request, exc: Exception) -> JSONResponse:
+    """429 for a session past its API key's live-session quota, naming the limit's setting."""
+    assert isinstance(exc, QuotaExceededError)
+    setting = env_name("max_sessions_per_key")
+    detail = {
+        "msg": f"this API key already holds {exc.max_live} live sessions, the most allowed "
+        f"({setting}; with API keys off, all callers share one quota): delete a session "
+        "or let one expire",
+        "limit": "max_sessions_per_key",
+        "setting": setting,
+        "max": exc.max_live,
+    }
+    return JSONResponse({"detail": detail}, status_code=429)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application for ``settings`` (the environment's when omitted)."""
     settings = settings or get_settings()
@@ -140,6 +157,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         max_body_size=settings.max_body_bytes,
         lifespan=lifespan,
+        docs_url=None,  # served from local assets by mount_api_docs, not from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.store = holder
@@ -148,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(ScheduleError, _schedule_error_handler)
     app.add_exception_handler(StoreUnavailableError, _store_unavailable_handler)
     app.add_exception_handler(StoreBusyError, _store_unavailable_handler)
+    app.add_exception_handler(QuotaExceededError, _quota_exceeded_handler)
     app.include_router(ops.router)
     api_keys = [Depends(require_api_key)]
     v1_responses: dict[int | str, dict[str, Any]] = {
@@ -164,6 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router, dependencies=api_keys, responses=v1_responses)
     mount_playground(app)
+    mount_api_docs(app)
     # Outermost last: every request gets an id, a log line and metrics, 504s included.
     app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout_seconds)
     if settings.cors_origin_list:
@@ -180,6 +201,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ],
             expose_headers=["ETag", "X-Shape", "X-Request-ID"],
         )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(ObservabilityMiddleware)
     return app
 

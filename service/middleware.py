@@ -18,8 +18,9 @@ access_log = logging.getLogger("lrsched.access")
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
-class ObservabilityMiddleware:
-    """Echo or generate ``X-Request-ID``; log and count each request by its route template."""
+class HTTPMiddleware:
+    """A plain ASGI middleware for HTTP requests: :meth:`http` handles them, anything else
+    (lifespan, websockets) passes through untouched."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -28,6 +29,17 @@ class ObservabilityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one HTTP request (call ``self.app`` with a wrapped ``send``, typically)."""
+        raise NotImplementedError
+
+
+class ObservabilityMiddleware(HTTPMiddleware):
+    """Echo or generate ``X-Request-ID``; log and count each request by its route template."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = _incoming_request_id(scope) or uuid.uuid4().hex
         token = REQUEST_ID.set(request_id)
         started = time.perf_counter()

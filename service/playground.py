@@ -32,7 +32,7 @@ def playground() -> FileResponse:
     return FileResponse(
         STATIC / "index.html",
         media_type="text/html; charset=utf-8",
-        headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY, "Cache-Control": "no-cache"},
+        headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY},
     )
 
 

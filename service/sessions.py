@@ -16,6 +16,11 @@ or only that rule (no ReduceLROnPlateau: the lr never changes). An LR range test
 ``engine.lr_finder.step`` decides each step on the reduced loss and the answer is the next
 step's lr.
 
+Every session belongs to the API key that created it (its *owner*, a key fingerprint):
+:func:`create` is the one gate every new session passes (quotas of its :class:`Tenant`), and
+:func:`authorize` and :func:`report` answer "not found" to any other key, so another key
+learns nothing about a session, not even with its token.
+
 The session document (opaque to stores) is JSON with non-finite floats spelled as strings.
 """
 
@@ -32,8 +37,10 @@ from typing import Any, Literal
 import orjson
 
 from service import training_control_codec as codec
+from service.config import env_name
 from service.engine import early_stopping, lr_finder
 from service.engine.early_stopping import EarlyStoppingConfig, EarlyStoppingState
+from service.engine.errors import ScheduleError
 from service.engine.lr_finder import LrFinderConfig, LrFinderState
 from service.engine.plateau import PlateauConfig, PlateauState, initial_state, mode_worse, step
 from service.stores.base import AsyncUpdates, Change, SessionRecord, SessionStore
@@ -151,6 +158,23 @@ class ReportOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class Tenant:
+    """Who creates a session, and what one owner may hold (``Settings``' quotas).
+
+    Attributes:
+        owner: the fingerprint of the creating API key (``""`` with API keys off).
+        max_live: live sessions one owner may hold (``max_sessions_per_key``).
+        max_world_size: the largest ``world_size`` (``max_world_size``).
+        max_ttl_seconds: the largest ``ttl_seconds`` (``max_ttl_seconds``).
+    """
+
+    owner: str
+    max_live: int
+    max_world_size: int
+    max_ttl_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
 class Created:
     """A new session: its record (id, expiry) and the bearer token, shown only once."""
 
@@ -221,8 +245,15 @@ def new_lr_finder(config: LrFinderConfig, *, world_size: int, reduce: Reduce) ->
     )
 
 
-def create(store: SessionStore, session: Session, ttl_seconds: int) -> Created:
-    """Store ``session`` under a fresh unguessable id with a fresh secret token."""
+def create(store: SessionStore, session: Session, ttl_seconds: int, tenant: Tenant) -> Created:
+    """Store ``session`` for ``tenant`` under a fresh unguessable id with a fresh secret token.
+
+    ScheduleError (a 422 naming the field) past the tenant's ``world_size`` or
+    ``ttl_seconds`` maximum; QuotaExceededError (from the store, which counts atomically)
+    when the owner already holds ``max_live`` live sessions.
+    """
+    _check_limit("world_size", session.world_size, tenant.max_world_size, "max_world_size")
+    _check_limit("ttl_seconds", ttl_seconds, tenant.max_ttl_seconds, "max_ttl_seconds")
     token = secrets.token_urlsafe(32)
     record = SessionRecord(
         id=secrets.token_urlsafe(16),  # 128 random bits
@@ -231,8 +262,17 @@ def create(store: SessionStore, session: Session, ttl_seconds: int) -> Created:
         expires_at=0.0,
         version=0,
         document=encode_session(session),
+        owner=tenant.owner,
     )
-    return Created(store.create(record), token, session)
+    return Created(store.create(record, max_live=tenant.max_live), token, session)
+
+
+def _check_limit(field: str, value: int, limit: int, setting: str) -> None:
+    if value > limit:
+        raise ScheduleError(
+            f"{field}={value}: this service allows at most {limit} ({env_name(setting)})",
+            (field,),
+        )
 
 
 def hash_token(token: str) -> str:
@@ -240,31 +280,47 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def authorize(store: SessionStore, session_id: str, token: str) -> SessionRecord:
-    """The session if ``token`` is its bearer token (compared in constant time)."""
+def authorize(store: SessionStore, session_id: str, token: str, owner: str) -> SessionRecord:
+    """The session if ``owner`` owns it and ``token`` is its bearer token (constant time)."""
     record = store.get(session_id)
     if record is None:
         raise SessionNotFoundError(session_id)
-    if not hmac.compare_digest(hash_token(token), record.token_hash):
-        raise SessionForbiddenError(session_id)
+    _check_access(record, hash_token(token), owner)
     return record
+
+
+def _check_access(record: SessionRecord, token_hash: str, owner: str) -> None:
+    """SessionNotFoundError for another owner (whatever the token), else
+    SessionForbiddenError for a wrong token."""
+    if not hmac.compare_digest(owner, record.owner):
+        raise SessionNotFoundError(record.id)
+    if not hmac.compare_digest(token_hash, record.token_hash):
+        raise SessionForbiddenError(record.id)
 
 
 # -- reports ---------------------------------------------------------------------------
 
 
 async def report(
-    store: AsyncUpdates, session_id: str, token: str, epoch: int, metric: float, rank: int
+    store: AsyncUpdates,
+    session_id: str,
+    token: str,
+    epoch: int,
+    metric: float,
+    rank: int,
+    *,
+    owner: str,
 ) -> ReportOutcome:
     """Apply one rank's report of ``metric`` for ``epoch`` (see the module docstring).
 
-    The bearer token is checked inside the store's atomic update, on the record it reads
-    anyway: one read-modify-write per report, no separate authorization read. (A report
-    is what thousands of ranks send every epoch, so it is awaited, not run in a thread.)
+    The owner and the bearer token are checked inside the store's atomic update, on the
+    record it reads anyway: one read-modify-write per report, no separate authorization
+    read. (A report is what thousands of ranks send every epoch, so it is awaited, not run
+    in a thread.)
     """
     token_hash = hash_token(token)
     result = await store.update_async(
-        session_id, lambda current: _apply_report(current, token_hash, epoch, metric, rank)
+        session_id, lambda current: _apply_report(current, token_hash, owner, epoch, metric, rank)
     )
     if result is None:
         raise SessionNotFoundError(session_id)
@@ -274,12 +330,11 @@ async def report(
 
 
 def _apply_report(
-    record: SessionRecord, token_hash: str, epoch: int, metric: float, rank: int
+    record: SessionRecord, token_hash: str, owner: str, epoch: int, metric: float, rank: int
 ) -> Change[ReportOutcome | int]:
     """The pure update: authorize, record the report, decide the epoch when the last rank
     arrives."""
-    if not hmac.compare_digest(token_hash, record.token_hash):
-        raise SessionForbiddenError(record.id)
+    _check_access(record, token_hash, owner)
     session = decode_session(record.document)
     if not 0 <= rank < session.world_size:
         raise RankError(f"rank={rank}: expected 0 <= rank < world_size={session.world_size}")

@@ -6,7 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service.api.auth import Owner
 from service.config import Settings
+from service.sessions import Tenant
 from service.store_holder import StoreHolder
 from service.stores import SessionStore
 from service.stores.base import AsyncUpdates, async_updates
@@ -36,3 +38,16 @@ async def get_async_updates(store: StoreDep) -> AsyncUpdates:
 
 
 AsyncUpdatesDep = Annotated[AsyncUpdates, Depends(get_async_updates)]
+
+
+async def get_tenant(owner: Owner, settings: SettingsDep) -> Tenant:
+    """The request's owner (its API key's fingerprint) with the session quotas in force."""
+    return Tenant(
+        owner=owner,
+        max_live=settings.max_sessions_per_key,
+        max_world_size=settings.max_world_size,
+        max_ttl_seconds=settings.max_ttl_seconds,
+    )
+
+
+TenantDep = Annotated[Tenant, Depends(get_tenant)]

@@ -25,7 +25,8 @@ from schemas.lr_finder import (
     LrSuggestions,
 )
 from service import plotting, sessions
-from service.api.deps import AsyncUpdatesDep, StoreDep
+from service.api.auth import Owner
+from service.api.deps import AsyncUpdatesDep, StoreDep, TenantDep
 from service.api.plot import FORMATS, negotiate
 from service.api.sessions import (
     _AUTH_RESPONSES,
@@ -67,15 +68,20 @@ _CREATE_EXAMPLES: dict[str, Example] = {
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Start an LR range test",
-    responses={422: {"description": "Invalid options (e.g. end_lr <= start_lr)."}},
+    responses={
+        422: {"description": "Invalid options (e.g. end_lr <= start_lr), or past a limit."},
+        429: {"description": "The API key holds LRSCHED_MAX_SESSIONS_PER_KEY live sessions."},
+    },
 )
 def create_lr_finder(
-    body: Annotated[LrFinderCreate, Body(openapi_examples=_CREATE_EXAMPLES)], store: StoreDep
+    body: Annotated[LrFinderCreate, Body(openapi_examples=_CREATE_EXAMPLES)],
+    store: StoreDep,
+    tenant: TenantDep,
 ) -> LrFinderCreated:
     """A range test whose ranks report `{step, loss, rank}`; step 0 trains with `start_lr`."""
     config = body.to_config()
     session = sessions.new_lr_finder(config, world_size=body.world_size, reduce=body.reduce)
-    created = store_new_session(store, session, body.ttl_seconds)
+    created = store_new_session(store, session, body.ttl_seconds, tenant)
     return LrFinderCreated(
         id=created.record.id,
         token=created.token,
@@ -101,6 +107,7 @@ async def report_loss(
     session_id: SessionIdPath,
     credentials: BearerCredentials,
     updates: AsyncUpdatesDep,
+    owner: Owner,
 ) -> Response:
     """One rank's loss at one step; the answer is the lr for the next step, and `stop`.
 
@@ -108,7 +115,8 @@ async def report_loss(
     returns its recorded decision and changes nothing.
     """
     token = _bearer_token(credentials)
-    outcome = await apply_report(updates, session_id, token, body.step, body.loss, body.rank)
+    report = (body.step, body.loss, body.rank)
+    outcome = await apply_report(updates, session_id, token, owner, report)
     finder = outcome.finder
     if finder is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_A_FINDER)

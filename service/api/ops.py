@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel
 
 from service import metrics
+from service.api.auth import require_metrics_key
 from service.store_holder import StoreHolder
 
 router = APIRouter(tags=["operations"])
@@ -45,10 +46,17 @@ def readyz(request: Request, response: Response) -> Health:
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        401: {"description": "LRSCHED_METRICS_KEY is set and was not sent."},
+    },
+    dependencies=[Depends(require_metrics_key)],
 )
 def prometheus_metrics(request: Request) -> Response:
-    """Request counts and latencies by route and status, and the domain counters."""
+    """Request counts and latencies by route and status, and the domain counters.
+
+    With ``LRSCHED_METRICS_KEY`` set, send it as ``Authorization: Bearer`` or ``X-API-Key``.
+    """
     holder: StoreHolder = request.app.state.store
     try:
         metrics.SESSIONS_LIVE.set(holder.get().count_live())

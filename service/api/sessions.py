@@ -33,8 +33,8 @@ from schemas.sessions import (
     SessionView,
 )
 from service import metrics, sessions
-from service.api.auth import require_api_key
-from service.api.deps import AsyncUpdatesDep, StoreDep
+from service.api.auth import Owner, require_api_key
+from service.api.deps import AsyncUpdatesDep, StoreDep, TenantDep
 from service.api.early_stopping import progress as stopping_progress
 from service.api.shortcuts import ShortcutRoute
 from service.engine.errors import ScheduleError
@@ -50,7 +50,9 @@ _bearer = HTTPBearer(
 )
 _UNAUTHORIZED = {"description": "No `Authorization: Bearer` token."}
 _FORBIDDEN = {"description": "The token is not this session's."}
-_NOT_FOUND = {"description": "No such session (never created, deleted or expired)."}
+_NOT_FOUND = {
+    "description": "No such session (never created, deleted or expired), or another API key's."
+}
 _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _UNAUTHORIZED,
     403: _FORBIDDEN,
@@ -77,12 +79,12 @@ def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
 
 
 def authorized_session(
-    session_id: SessionIdPath, store: StoreDep, credentials: BearerCredentials
+    session_id: SessionIdPath, store: StoreDep, credentials: BearerCredentials, owner: Owner
 ) -> SessionRecord:
-    """The session named in the path, if the bearer token is its own."""
+    """The session named in the path, if the API key owns it and the bearer token is its own."""
     token = _bearer_token(credentials)
     try:
-        return sessions.authorize(store, session_id, token)
+        return sessions.authorize(store, session_id, token, owner)
     except sessions.SessionNotFoundError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "session not found") from None
     except sessions.SessionForbiddenError:
@@ -105,12 +107,18 @@ def _progress(state: PlateauState) -> PlateauProgress:
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Create a plateau session",
-    responses={422: {"description": "Invalid options."}},
+    responses={
+        422: {"description": "Invalid options, or `world_size`/`ttl_seconds` past the limit."},
+        429: {"description": "The API key holds LRSCHED_MAX_SESSIONS_PER_KEY live sessions."},
+    },
 )
-def create_session(body: SessionCreate, store: StoreDep) -> SessionCreated:
-    """Start a session from ReduceLROnPlateau options, or resume one from a ``state_dict``."""
+def create_session(body: SessionCreate, store: StoreDep, tenant: TenantDep) -> SessionCreated:
+    """Start a session from ReduceLROnPlateau options, or resume one from a ``state_dict``.
+
+    The session belongs to the API key that created it: other keys get 404 for it.
+    """
     session = _new_session(body)
-    created = store_new_session(store, session, body.ttl_seconds)
+    created = store_new_session(store, session, body.ttl_seconds, tenant)
     return SessionCreated(
         id=created.record.id,
         token=created.token,
@@ -122,11 +130,11 @@ def create_session(body: SessionCreate, store: StoreDep) -> SessionCreated:
 
 
 def store_new_session(
-    store: SessionStore, session: sessions.Session, ttl_seconds: int
+    store: SessionStore, session: sessions.Session, ttl_seconds: int, tenant: sessions.Tenant
 ) -> sessions.Created:
     """The one gate every kind of session is created through (plateau, early stopping,
-    LR range test): store it under a fresh id and token, and count it."""
-    created = sessions.create(store, session, ttl_seconds)
+    LR range test): the tenant's quotas, a fresh id and token, and the count."""
+    created = sessions.create(store, session, ttl_seconds, tenant)
     metrics.SESSIONS_CREATED.inc()
     return created
 
@@ -198,13 +206,14 @@ async def report_metric(
     session_id: SessionIdPath,
     credentials: BearerCredentials,
     updates: AsyncUpdatesDep,
+    owner: Owner,
 ) -> Response:
     """One rank's metric for one epoch; the answer is the lr to use.
 
     The epoch is decided when every rank has reported it (``decided``); a retried report of
     a decided epoch returns its recorded decision and changes nothing.
     """
-    return await _report(updates, session_id, _bearer_token(credentials), body)
+    return await _report(updates, session_id, _bearer_token(credentials), owner, body)
 
 
 router.add_api_route(
@@ -240,21 +249,29 @@ async def _report_directly(http: Request) -> Response | None:
         body = ReportRequest.model_validate_json(await http.body())
     except ValidationError:
         return None
-    await require_api_key(http, http.headers.get("x-api-key"))
+    owner = await require_api_key(http, http.headers.get("x-api-key"))
     holder: StoreHolder = http.app.state.store
-    return await _report(async_updates(holder.get()), session_id, token, body)
+    return await _report(async_updates(holder.get()), session_id, token, owner, body)
 
 
 async def apply_report(
-    updates: AsyncUpdates, session_id: str, token: str, epoch: int, metric: float, rank: int
+    updates: AsyncUpdates,
+    session_id: str,
+    token: str,
+    owner: str,
+    report: tuple[int, float, int],
 ) -> sessions.ReportOutcome:
-    """:func:`sessions.report`, its refusals as HTTP errors, counted in the metrics.
+    """:func:`sessions.report` of ``(epoch, metric, rank)``, its refusals as HTTP errors,
+    counted in the metrics.
 
     Every session kind's report route goes through here (an LR range test's steps are the
     epochs, its losses the metrics).
     """
+    epoch, metric, rank = report
     try:
-        outcome = await sessions.report(updates, session_id, token, epoch, metric, rank)
+        outcome = await sessions.report(
+            updates, session_id, token, epoch, metric, rank, owner=owner
+        )
     except sessions.SessionNotFoundError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "session not found") from None
     except sessions.SessionForbiddenError:
@@ -272,10 +289,11 @@ async def apply_report(
 
 
 async def _report(
-    updates: AsyncUpdates, session_id: str, token: str, body: ReportRequest
+    updates: AsyncUpdates, session_id: str, token: str, owner: str, body: ReportRequest
 ) -> Response:
     """Apply the report and answer with the lr to use (serialized once, not re-validated)."""
-    outcome = await apply_report(updates, session_id, token, body.epoch, body.metric, body.rank)
+    report = (body.epoch, body.metric, body.rank)
+    outcome = await apply_report(updates, session_id, token, owner, report)
     stopping = outcome.stopping
     answer = ReportResponse(
         epoch=outcome.epoch,

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from service.stores.base import (
     Change,
+    QuotaExceededError,
     SessionExistsError,
     SessionRecord,
     SessionStore,
@@ -15,6 +16,7 @@ from service.stores.base import (
 
 __all__ = [
     "Change",
+    "QuotaExceededError",
     "SessionExistsError",
     "SessionRecord",
     "SessionStore",

@@ -34,6 +34,8 @@ class SessionRecord:
         expires_at: Unix time after which the session is gone (set by the store on every write).
         version: bumped by the store on every update; the compare-and-set key.
         document: the session itself, serialized by ``service.sessions``; opaque here.
+        owner: the fingerprint of the API key that created the session (``""``: created with
+            API keys off); set at creation, never changed. Live sessions are counted per owner.
     """
 
     id: str
@@ -42,6 +44,7 @@ class SessionRecord:
     expires_at: float
     version: int
     document: bytes
+    owner: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,15 @@ class Change(Generic[T]):
 
 class SessionExistsError(Exception):
     """``create`` was given an id that is already stored."""
+
+
+class QuotaExceededError(Exception):
+    """``create`` would give the record's owner more live sessions than ``max_live``."""
+
+    def __init__(self, owner: str, max_live: int) -> None:
+        super().__init__(f"owner {owner[:12]!r} already has {max_live} live sessions")
+        self.owner = owner
+        self.max_live = max_live
 
 
 class StoreBusyError(Exception):
@@ -109,8 +121,13 @@ def unavailable_on(
 class SessionStore(Protocol):
     """Where sessions live. Every method is safe to call from many threads and processes."""
 
-    def create(self, record: SessionRecord) -> SessionRecord:
-        """Store a new session (version 1, expiry from now); SessionExistsError if taken."""
+    def create(self, record: SessionRecord, max_live: int | None = None) -> SessionRecord:
+        """Store a new session (version 1, expiry from now); SessionExistsError if taken.
+
+        With ``max_live``, QuotaExceededError instead when ``record.owner`` already has that
+        many live sessions, counted atomically with the insert across every process and
+        replica (deleted and expired sessions do not count).
+        """
         ...
 
     def get(self, session_id: str) -> SessionRecord | None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TypeVar
 
-from service.stores.base import Change, SessionExistsError, SessionRecord
+from service.stores.base import Change, QuotaExceededError, SessionExistsError, SessionRecord
 
 T = TypeVar("T")
 
@@ -30,14 +30,21 @@ class MemoryStore:
             return None
         return record
 
-    def create(self, record: SessionRecord) -> SessionRecord:
+    def create(self, record: SessionRecord, max_live: int | None = None) -> SessionRecord:
         with self._lock:
             if self._live(record.id) is not None:
                 raise SessionExistsError(record.id)
+            if max_live is not None and self._owned(record.owner) >= max_live:
+                raise QuotaExceededError(record.owner, max_live)
             stored = replace(record, version=1, expires_at=self._clock() + record.ttl_seconds)
             self._sessions[record.id] = stored
             self._history[record.id] = {}
             return stored
+
+    def _owned(self, owner: str) -> int:
+        """How many live sessions ``owner`` has (the lock is held)."""
+        live = (self._live(session_id) for session_id in list(self._sessions))
+        return sum(1 for record in live if record is not None and record.owner == owner)
 
     def get(self, session_id: str) -> SessionRecord | None:
         with self._lock:

@@ -26,6 +26,15 @@ guess count: a decision not to write, or an exception, from ``fn`` on a guessed 
 made again on a fresh read before it is returned or raised, and a stale guess is not a lost
 race (no backoff, not counted).
 
+Quotas: each owner (API key fingerprint) has a set ``lrsched:owner:{<owner>}:live`` of the
+ids of its sessions. ``create`` with ``max_live`` first creates the session, then adds its id
+to the set in one script that refuses when the set already holds ``max_live`` ids; only then
+are the set's ids checked for sessions that are gone (expired; deleted ones are removed by
+``delete``), dropped, and the script tried once more; a refused session is deleted again.
+The set is its own cluster slot, so no script touches keys of two slots. A process killed
+between the two steps leaves one session uncounted (or, refused, unreachable) until it
+expires.
+
 TTL: the script sets the document, bumps the version, stores the history row and
 ``PEXPIRE``-s both keys in one step, so the expiry is refreshed on every write (never on a
 read) and both keys vanish together; ``expires_at`` is computed from the server's clock.
@@ -49,6 +58,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import redis
@@ -56,6 +66,7 @@ import redis.asyncio
 
 from service.stores.base import (
     Change,
+    QuotaExceededError,
     SessionExistsError,
     SessionRecord,
     StoreBusyError,
@@ -64,7 +75,7 @@ from service.stores.base import (
 
 T = TypeVar("T")
 
-# KEYS: session, history. ARGV: token_hash, ttl_seconds, document, incarnation.
+# KEYS: session, history. ARGV: token_hash, ttl_seconds, document, incarnation, owner.
 # Returns the new expires_at (a string), or false if a live session already has the id.
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
@@ -72,7 +83,8 @@ local now = redis.call('TIME')
 local expires_at = string.format('%.6f', now[1] + now[2] / 1e6 + tonumber(ARGV[2]))
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[1], 'token_hash', ARGV[1], 'ttl_seconds', ARGV[2],
-           'expires_at', expires_at, 'version', 1, 'document', ARGV[3], 'incarnation', ARGV[4])
+           'expires_at', expires_at, 'version', 1, 'document', ARGV[3], 'incarnation', ARGV[4],
+           'owner', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 1000)
 return expires_at
 """
@@ -101,6 +113,15 @@ end
 redis.call('PEXPIRE', KEYS[1], ttl * 1000)
 redis.call('PEXPIRE', KEYS[2], ttl * 1000)
 return {1, expires_at}
+"""
+
+# KEYS: the owner's set of session ids. ARGV: max_live, the new id, then ids known dead.
+# Drops the dead ids, then adds the new one if fewer than max_live remain; returns 1 if added.
+_RESERVE = """
+for i = 3, #ARGV do redis.call('SREM', KEYS[1], ARGV[i]) end
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('SADD', KEYS[1], ARGV[2])
+return 1
 """
 
 _WRITTEN, _CONFLICT, _GONE = 1, 0, -1
@@ -164,28 +185,46 @@ class RedisStore:
         ] = weakref.WeakKeyDictionary()
         self._create = self._redis.register_script(_CREATE)
         self._update = self._redis.register_script(_UPDATE)
+        self._reserve = self._redis.register_script(_RESERVE)
 
     def keys(self, session_id: str) -> tuple[str, str]:
         """The session's hash and history keys; they share the ``{<id>}`` cluster hash tag."""
         tagged = f"{self.prefix}:{{{session_id}}}"
         return f"{tagged}:session", f"{tagged}:history"
 
+    def owner_key(self, owner: str) -> str:
+        """The set of the ids of ``owner``'s sessions (its own cluster slot)."""
+        return f"{self.prefix}:owner:{{{owner}}}:live"
+
     @unavailable_on(redis.RedisError)
-    def create(self, record: SessionRecord) -> SessionRecord:
-        expires_at = self._create(
-            keys=self.keys(record.id),
-            args=[record.token_hash, record.ttl_seconds, record.document, secrets.token_hex(16)],
-        )
+    def create(self, record: SessionRecord, max_live: int | None = None) -> SessionRecord:
+        args: list[bytes | str | int] = [
+            record.token_hash,
+            record.ttl_seconds,
+            record.document,
+            secrets.token_hex(16),
+            record.owner,
+        ]
+        expires_at = self._create(keys=self.keys(record.id), args=args)
         if expires_at is None:
             raise SessionExistsError(record.id)
-        return SessionRecord(
-            id=record.id,
-            token_hash=record.token_hash,
-            ttl_seconds=record.ttl_seconds,
-            expires_at=float(expires_at),
-            version=1,
-            document=record.document,
-        )
+        if max_live is not None and not self._counted(record, max_live):
+            self.delete(record.id)
+            raise QuotaExceededError(record.owner, max_live)
+        return replace(record, expires_at=float(expires_at), version=1)
+
+    def _counted(self, record: SessionRecord, max_live: int) -> bool:
+        """Add the new session to its owner's set, unless the owner has ``max_live`` others."""
+        key = self.owner_key(record.owner)
+        if self._reserve(keys=[key], args=[max_live, record.id]):
+            return True
+        members = [_text(member) for member in self._redis.smembers(key)]
+        with self._redis.pipeline(transaction=False) as pipe:
+            for member in members:
+                pipe.exists(self.keys(member)[0])
+            alive = pipe.execute()
+        dead = [m for m, exists in zip(members, alive, strict=True) if not exists]
+        return bool(dead) and bool(self._reserve(keys=[key], args=[max_live, record.id, *dead]))
 
     @unavailable_on(redis.RedisError)
     def get(self, session_id: str) -> SessionRecord | None:
@@ -336,9 +375,12 @@ class RedisStore:
     def delete(self, session_id: str) -> bool:
         session, history = self.keys(session_id)
         with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hget(session, "owner")
             pipe.delete(session)
             pipe.delete(history)
-            removed, _ = pipe.execute()
+            owner, removed, _ = pipe.execute()
+        if owner is not None:
+            self._redis.srem(self.owner_key(_text(owner)), session_id)
         return bool(removed)
 
     @unavailable_on(redis.RedisError)
@@ -401,6 +443,10 @@ def _history_rows(exists: int, members: list[bytes]) -> list[tuple[int, bytes]]:
     return rows
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _record(session_id: str, fields: Mapping[bytes | str, bytes | str]) -> SessionRecord:
     def field(name: bytes) -> bytes:
         value = fields[name]
@@ -413,4 +459,5 @@ def _record(session_id: str, fields: Mapping[bytes | str, bytes | str]) -> Sessi
         expires_at=float(field(b"expires_at")),
         version=int(field(b"version")),
         document=field(b"document"),
+        owner=field(b"owner").decode() if b"owner" in fields else "",
     )

@@ -30,14 +30,21 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
-from service.stores.base import Change, SessionExistsError, SessionRecord, unavailable_on
+from service.stores.base import (
+    Change,
+    QuotaExceededError,
+    SessionExistsError,
+    SessionRecord,
+    unavailable_on,
+)
 
 T = TypeVar("T")
 
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS sessions (
         id TEXT PRIMARY KEY,
@@ -45,7 +52,8 @@ _SCHEMA = (
         ttl_seconds INTEGER NOT NULL,
         expires_at REAL NOT NULL,
         version INTEGER NOT NULL,
-        document BLOB NOT NULL
+        document BLOB NOT NULL,
+        owner TEXT NOT NULL DEFAULT ''
     )""",
     "CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at)",
     """CREATE TABLE IF NOT EXISTS history (
@@ -55,7 +63,10 @@ _SCHEMA = (
         PRIMARY KEY (session_id, epoch)
     ) WITHOUT ROWID""",
 )
-_COLUMNS = "token_hash, ttl_seconds, expires_at, version, document"
+_OWNER_INDEX = "CREATE INDEX IF NOT EXISTS sessions_by_owner ON sessions (owner, expires_at)"
+_ADD_OWNER = "ALTER TABLE sessions ADD COLUMN owner TEXT NOT NULL DEFAULT ''"
+"""Schema 1 -> 2: sessions created before owners existed belong to no API key."""
+_COLUMNS = "token_hash, ttl_seconds, expires_at, version, document, owner"
 _PURGE_BATCH = 100
 """How many expired sessions ``create`` removes on the side (``purge_expired`` removes all)."""
 
@@ -163,31 +174,30 @@ class SQLiteStore:
                 )
             for statement in _SCHEMA:
                 sql.execute(statement)
+            columns = {row[1] for row in sql.execute("PRAGMA table_info(sessions)")}
+            if "owner" not in columns:
+                sql.execute(_ADD_OWNER)
+            sql.execute(_OWNER_INDEX)
             sql.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
 
     # -- the SessionStore protocol ------------------------------------------------------------
 
     @unavailable_on(sqlite3.OperationalError)
-    def create(self, record: SessionRecord) -> SessionRecord:
+    def create(self, record: SessionRecord, max_live: int | None = None) -> SessionRecord:
         sql = self._connection()
-        with _transaction(sql, "IMMEDIATE"):
+        with _transaction(sql, "IMMEDIATE"):  # the write lock: the count and insert are one step
             now = self._clock()
             found = sql.execute(
                 "SELECT expires_at FROM sessions WHERE id = ?", (record.id,)
             ).fetchone()
             if found is not None and found[0] > now:
                 raise SessionExistsError(record.id)
+            if max_live is not None and _owned(sql, record.owner, now) >= max_live:
+                raise QuotaExceededError(record.owner, max_live)
             _delete(sql, record.id)  # an expired predecessor and its history
-            stored = SessionRecord(
-                id=record.id,
-                token_hash=record.token_hash,
-                ttl_seconds=record.ttl_seconds,
-                expires_at=now + record.ttl_seconds,
-                version=1,
-                document=record.document,
-            )
+            stored = replace(record, expires_at=now + record.ttl_seconds, version=1)
             sql.execute(
-                f"INSERT INTO sessions (id, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO sessions (id, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     stored.id,
                     stored.token_hash,
@@ -195,6 +205,7 @@ class SQLiteStore:
                     stored.expires_at,
                     stored.version,
                     stored.document,
+                    stored.owner,
                 ),
             )
             _purge(sql, now, _PURGE_BATCH)
@@ -316,8 +327,8 @@ def _transaction(sql: sqlite3.Connection, mode: str) -> Iterator[None]:
         raise
 
 
-def _record(session_id: str, row: tuple[str, int, float, int, bytes]) -> SessionRecord:
-    token_hash, ttl_seconds, expires_at, version, document = row
+def _record(session_id: str, row: tuple[str, int, float, int, bytes, str]) -> SessionRecord:
+    token_hash, ttl_seconds, expires_at, version, document, owner = row
     return SessionRecord(
         id=session_id,
         token_hash=str(token_hash),
@@ -325,7 +336,16 @@ def _record(session_id: str, row: tuple[str, int, float, int, bytes]) -> Session
         expires_at=float(expires_at),
         version=int(version),
         document=bytes(document),
+        owner=str(owner),
     )
+
+
+def _owned(sql: sqlite3.Connection, owner: str, now: float) -> int:
+    """How many live sessions ``owner`` has at ``now``."""
+    found = sql.execute(
+        "SELECT COUNT(*) FROM sessions WHERE owner = ? AND expires_at > ?", (owner, now)
+    ).fetchone()
+    return int(found[0])
 
 
 def _delete(sql: sqlite3.Connection, session_id: str) -> None:

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from service.config import Settings
 from service.engine.lr_finder import LrFinderConfig, LrFinderState, lr_at, step, suggest
 from service.limits import MAX_LR_FINDER_STEPS
+from service.main import create_app
 
 OPTIONS = {"start_lr": 1e-5, "end_lr": 1.0, "num_steps": 40, "smooth": 0.9}
 
@@ -187,3 +189,30 @@ def test_the_plot_is_loss_against_log_lr_with_every_suggestion_marked(
     assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
     refused = memory_client.get(url, headers={**finder.headers, "Accept": "text/csv"})
     assert refused.status_code == 406
+
+
+def test_range_tests_belong_to_their_api_key_and_count_in_its_quota() -> None:
+    keys = {"X-API-Key": "key-a"}, {"X-API-Key": "key-b"}
+    settings = Settings(
+        store="memory",
+        api_keys="key-a,key-b",  # type: ignore[arg-type]
+        max_sessions_per_key=2,
+        max_world_size=8,
+    )
+    with TestClient(create_app(settings)) as client:
+        created = client.post("/v1/lr-finder", json=OPTIONS, headers=keys[0]).json()
+        plateau = {"schedule": {"type": "ReduceLROnPlateau"}}
+        assert client.post("/v1/sessions", json=plateau, headers=keys[0]).status_code == 201
+        third = client.post("/v1/lr-finder", json=OPTIONS, headers=keys[0])
+        assert third.status_code == 429 and "LRSCHED_MAX_SESSIONS_PER_KEY" in third.text
+        path = f"/v1/lr-finder/{created['id']}"
+        for key, status in ((keys[1], 404), (keys[0], 200)):
+            headers = {**key, "Authorization": f"Bearer {created['token']}"}
+            report = {"step": 0, "loss": 2.0}
+            assert (
+                client.post(f"{path}/reports", json=report, headers=headers).status_code == status
+            )
+            assert client.get(f"{path}/result", headers=headers).status_code == status
+        too_wide = client.post("/v1/lr-finder", json={"world_size": 9}, headers=keys[1])
+        assert too_wide.status_code == 422
+        assert too_wide.json()["detail"][0]["loc"][-1] == "world_size"

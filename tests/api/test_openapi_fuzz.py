@@ -37,10 +37,13 @@ CURVE_EXAMPLES = 120
 """Valid requests per curve operation: their bodies range over some sixty schedule types."""
 
 API_KEY = "fuzz-api-key"
-APP = create_app(Settings(store="memory", max_values=100_000, api_keys=API_KEY))
+APP = create_app(
+    Settings(store="memory", max_values=100_000, api_keys=API_KEY, metrics_key=API_KEY)
+)
 """With LRSCHED_API_KEYS set, as the document's `X-API-Key` security scheme describes (without
 keys every /v1 call is open, and schemathesis's ignored_auth check rightly flags that the
-documented scheme is not enforced). A smaller LRSCHED_MAX_VALUES keeps any one generated curve
+documented scheme is not enforced); likewise LRSCHED_METRICS_KEY for /metrics (the same value,
+so the authenticated requests reach it). A smaller LRSCHED_MAX_VALUES keeps any one generated curve
 cheap; the limit is part of the contract (413/422 beyond it), so the document is the same."""
 
 CURVES = "^/v1/schedules"

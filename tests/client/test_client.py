@@ -17,8 +17,8 @@ from lrsched_client import (
     ValidationError,
 )
 
-from tests.client.loop import run_in_fresh_loop
 from tests.client.server import REPO, free_port
+from tests.loop import run_in_fresh_loop
 
 ONE_CYCLE = {"type": "OneCycleLR", "max_lr": [0.1, 0.2], "total_steps": 500}
 COSINE_RESTARTS = {"type": "CosineAnnealingWarmRestarts", "T_0": 7, "T_mult": 2, "eta_min": 1e-5}

@@ -12,9 +12,9 @@ from lrsched_client import AsyncClient, Client, Retry, ServerError, TransportErr
 from lrsched_client._http import Call, _Attempts
 
 from tests.client.conftest import FAST_RETRY
-from tests.client.loop import run_in_fresh_loop
 from tests.client.proxy import FlakyProxy
 from tests.client.server import ServerProcess
+from tests.loop import run_in_fresh_loop
 
 COSINE = {"type": "CosineAnnealingLR", "T_max": 50}
 

@@ -105,8 +105,8 @@ def test_compose_puts_a_real_load_balancer_in_front(compose: dict[str, Any]) -> 
     )
 
 
-def test_readme_documents_compose_on_the_published_port(compose: dict[str, Any]) -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_docs_document_compose_on_the_published_port(compose: dict[str, Any]) -> None:
+    readme = (ROOT / "docs" / "operations.md").read_text()
     assert "docker compose up --build" in readme
     host_port = compose["services"]["lb"]["ports"][0].split(":")[0]
     assert f"localhost:{host_port}" in readme

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -10,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from service.api.schedules import _offloaded
+from tests.loop import run_in_fresh_loop
 
 
 def collect(chunks: Iterator[bytes | memoryview], limit: int | None = None) -> list[bytes]:
@@ -25,7 +25,7 @@ def collect(chunks: Iterator[bytes | memoryview], limit: int | None = None) -> l
             await stream.aclose()
         return got
 
-    return asyncio.run(run())
+    return run_in_fresh_loop(run())
 
 
 def test_chunks_arrive_in_order() -> None:

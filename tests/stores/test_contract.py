@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,6 +19,7 @@ import pytest
 
 from service.stores import (
     Change,
+    QuotaExceededError,
     SessionExistsError,
     SessionRecord,
     SessionStore,
@@ -26,6 +27,7 @@ from service.stores import (
 from service.stores.base import AsyncUpdates, async_updates
 from service.stores.memory import MemoryStore
 from service.stores.sqlite import SQLiteStore
+from tests.loop import run_in_fresh_loop
 from tests.stores.counter import count, counter_session, history_row, increment
 
 SID = "s_8yq3WnZ0cRr0c2dQmXy1fA"
@@ -333,6 +335,86 @@ def test_writes_refresh_the_expiry_and_reads_and_declined_changes_do_not(
     assert store.history(SID, 0, 100) == []
 
 
+# -- owners and the live-session quota ---------------------------------------------------------
+
+OWNER_A, OWNER_B = "a" * 64, "b" * 64
+
+
+def _owned(session_id: str, owner: str, ttl_seconds: int = 3600) -> SessionRecord:
+    return replace(counter_session(session_id, ttl_seconds=ttl_seconds), owner=owner)
+
+
+def _sid(n: int) -> str:
+    return f"s_owned{n:016d}"
+
+
+def test_owner_is_stored_and_kept_by_updates(harness: Harness) -> None:
+    store = harness.store
+    created = store.create(_owned(SID, OWNER_A))
+    assert created.owner == OWNER_A
+    store.update(SID, increment)
+    stored = store.get(SID)
+    assert stored is not None
+    assert (stored.owner, count(stored.document)) == (OWNER_A, 1)
+    assert store.create(counter_session(OTHER)).owner == ""
+
+
+def test_create_past_the_owners_live_quota_raises_and_stores_nothing(harness: Harness) -> None:
+    store = harness.store
+    store.create(_owned(_sid(1), OWNER_A), max_live=2)
+    store.create(_owned(_sid(2), OWNER_A), max_live=2)
+    with pytest.raises(QuotaExceededError) as refused:
+        store.create(_owned(_sid(3), OWNER_A), max_live=2)
+    assert refused.value.max_live == 2
+    assert store.get(_sid(3)) is None
+    assert store.count_live() == 2
+    assert store.create(_owned(_sid(4), OWNER_B), max_live=2).owner == OWNER_B
+    assert store.create(_owned(_sid(5), ""), max_live=1).owner == ""
+
+
+def test_deleted_sessions_free_their_owners_quota(harness: Harness) -> None:
+    store = harness.store
+    store.create(_owned(_sid(1), OWNER_A), max_live=1)
+    assert store.delete(_sid(1)) is True
+    store.create(_owned(_sid(2), OWNER_A), max_live=1)
+    with pytest.raises(QuotaExceededError):
+        store.create(_owned(_sid(3), OWNER_A), max_live=1)
+    assert [store.get(_sid(n)) is not None for n in (1, 2, 3)] == [False, True, False]
+
+
+def test_expired_sessions_free_their_owners_quota(harness: Harness) -> None:
+    store = harness.store
+    store.create(_owned(_sid(1), OWNER_A, ttl_seconds=1), max_live=2)
+    store.create(_owned(_sid(2), OWNER_A, ttl_seconds=3600), max_live=2)
+    harness.advance(1.2)
+    store.create(_owned(_sid(3), OWNER_A), max_live=2)
+    with pytest.raises(QuotaExceededError):
+        store.create(_owned(_sid(4), OWNER_A), max_live=2)
+    assert store.count_live() == 2
+
+
+def test_concurrent_creates_from_8_threads_stop_exactly_at_the_quota(harness: Harness) -> None:
+    store = harness.store
+    threads, each, quota = 8, 4, 5
+    start = threading.Barrier(threads)
+
+    def work(thread: int) -> int:
+        start.wait()
+        created = 0
+        for n in range(each):
+            try:
+                store.create(_owned(_sid(thread * each + n), OWNER_A), max_live=quota)
+                created += 1
+            except QuotaExceededError:
+                pass
+        return created
+
+    with ThreadPoolExecutor(threads) as pool:
+        created = sum(pool.map(work, range(threads)))
+    assert created == quota
+    assert sum(store.get(_sid(n)) is not None for n in range(threads * each)) == quota
+
+
 # -- ping and concurrency ---------------------------------------------------------------------
 
 
@@ -375,7 +457,7 @@ def _run(updates: AsyncUpdates, work: Coroutine[Any, Any, R]) -> R:
             if closer is not None:
                 await closer()
 
-    return asyncio.run(main())
+    return run_in_fresh_loop(main())
 
 
 def test_awaited_updates_from_8_tasks_mixed_with_8_threads_are_all_applied_once(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import multiprocessing
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,8 +13,15 @@ import redis
 import redis.asyncio
 from redis.crc import key_slot
 
-from service.stores import Change, SessionRecord, StoreBusyError, open_store
+from service.stores import (
+    Change,
+    QuotaExceededError,
+    SessionRecord,
+    StoreBusyError,
+    open_store,
+)
 from service.stores.redis import RedisStore
+from tests.loop import run_in_fresh_loop
 from tests.stores.counter import (
     count,
     counter_session,
@@ -56,6 +63,23 @@ def test_keys_share_the_session_hash_tag_and_cluster_slot(
     expected = [f"lrsched:{{{SID}}}:history".encode(), f"lrsched:{{{SID}}}:session".encode()]
     assert sorted(client.keys("*")) == expected
     assert key_slot(expected[0]) == key_slot(expected[1])
+
+
+def test_an_owners_ids_are_counted_in_its_own_set_which_delete_and_refusals_keep_exact(
+    store: RedisStore, client: redis.Redis
+) -> None:
+    owner = "f" * 64
+    store.create(replace(counter_session(SID), owner=owner), max_live=1)
+    key = store.owner_key(owner)
+    assert key == f"lrsched:owner:{{{owner}}}:live"
+    assert client.smembers(key) == {SID.encode()}
+    with pytest.raises(QuotaExceededError):
+        store.create(replace(counter_session("s_refused"), owner=owner), max_live=1)
+    assert client.exists("lrsched:{s_refused}:session") == 0  # the refused session is gone
+    assert store.delete(SID) is True
+    assert client.smembers(key) == set()
+    store.create(replace(counter_session("s_next"), owner=owner), max_live=1)
+    assert client.smembers(key) == {b"s_next"}
 
 
 def test_an_update_sets_the_ttl_of_both_keys(store: RedisStore, client: redis.Redis) -> None:
@@ -215,7 +239,7 @@ def _awaited(store: RedisStore, *updates: Callable[[SessionRecord], Change[Any]]
         finally:
             await store.aclose()
 
-    return asyncio.run(run())
+    return run_in_fresh_loop(run())
 
 
 def test_consecutive_awaited_updates_from_one_process_take_one_round_trip_each(

@@ -263,3 +263,32 @@ def test_open_store_opens_a_sqlite_file_for_a_sqlite_url(tmp_path: Path) -> None
 def test_an_in_memory_database_is_refused() -> None:
     with pytest.raises(ValueError, match="memory"):
         SQLiteStore(":memory:")
+
+
+def test_a_schema_1_file_gains_owners_and_its_sessions_belong_to_no_key(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        """CREATE TABLE sessions (id TEXT PRIMARY KEY, token_hash TEXT NOT NULL,
+               ttl_seconds INTEGER NOT NULL, expires_at REAL NOT NULL,
+               version INTEGER NOT NULL, document BLOB NOT NULL);
+           CREATE TABLE history (session_id TEXT NOT NULL, epoch INTEGER NOT NULL,
+               row BLOB NOT NULL, PRIMARY KEY (session_id, epoch)) WITHOUT ROWID;
+           PRAGMA user_version=1;"""
+    )
+    old.execute(
+        "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?)", (SID, "ab" * 32, 3600, 4e9, 3, b"7")
+    )
+    old.commit()
+    old.close()
+    store = SQLiteStore(str(path))
+    try:
+        record = store.get(SID)
+        assert record is not None
+        assert (record.owner, record.version, count(record.document)) == ("", 3, 7)
+        assert store.update(SID, increment) == 8
+    finally:
+        store.close()
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA user_version").fetchone() == (2,)
+    check.close()
