@@ -207,9 +207,7 @@ def new_session(
     elif config is not None:
         state = initial_state(config, lrs)
     else:
-        state = PlateauState(
-            lrs=lrs, best=math.inf, num_bad_epochs=0, cooldown_counter=0, last_epoch=0
-        )
+        state = _fixed_lrs(lrs)
     warmup = None
     if warmup_steps > 0:
         warmup = Warmup(warmup_steps, warmup_start_factor, tuple(state.lrs))
@@ -228,16 +226,19 @@ def new_session(
     )
 
 
+def _fixed_lrs(lrs: tuple[float, ...]) -> PlateauState:
+    """The lr state of a session without a plateau rule: its epochs only count."""
+    return PlateauState(lrs=lrs, best=math.inf, num_bad_epochs=0, cooldown_counter=0, last_epoch=0)
+
+
 def new_lr_finder(config: LrFinderConfig, *, world_size: int, reduce: Reduce) -> Session:
     """An LR range test session at step 0 (its lr is ``start_lr``)."""
-    lrs = (lr_finder.lr_at(config, 0),)
-    state = PlateauState(lrs=lrs, best=math.inf, num_bad_epochs=0, cooldown_counter=0, last_epoch=0)
     return Session(
         config=None,
         default_min_lr=None,
         world_size=world_size,
         reduce=reduce,
-        state=state,
+        state=_fixed_lrs((lr_finder.lr_at(config, 0),)),
         first_epoch=0,
         epoch=0,
         lr_finder=config,

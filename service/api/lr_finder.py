@@ -29,12 +29,12 @@ from service.api.auth import Owner
 from service.api.deps import AsyncUpdatesDep, StoreDep, TenantDep
 from service.api.plot import FORMATS, negotiate
 from service.api.sessions import (
-    _AUTH_RESPONSES,
+    AUTH_RESPONSES,
     BearerCredentials,
     SessionDep,
     SessionIdPath,
-    _bearer_token,
     apply_report,
+    bearer_token,
     store_new_session,
 )
 from service.engine import lr_finder as engine
@@ -97,7 +97,7 @@ def create_lr_finder(
     summary="Report a step's loss",
     response_model=LrFinderAnswer,
     responses={
-        **_AUTH_RESPONSES,
+        **AUTH_RESPONSES,
         409: {"description": "The report skips ahead: `detail.expected_epoch` is the next step."},
         503: {"description": "The store is unavailable or contended; retry (Retry-After)."},
     },
@@ -114,7 +114,7 @@ async def report_loss(
     The step is decided when every rank has reported it; a retried report of a decided step
     returns its recorded decision and changes nothing.
     """
-    token = _bearer_token(credentials)
+    token = bearer_token(credentials)
     report = (body.step, body.loss, body.rank)
     outcome = await apply_report(updates, session_id, token, owner, report)
     finder = outcome.finder
@@ -139,7 +139,7 @@ def _finder(record: Any) -> tuple[sessions.Session, engine.LrFinderConfig]:
     return session, session.lr_finder
 
 
-@router.get("/{session_id}", summary="Read a range test", responses=_AUTH_RESPONSES)
+@router.get("/{session_id}", summary="Read a range test", responses=AUTH_RESPONSES)
 def read_lr_finder(record: SessionDep) -> LrFinderView:
     """The next step to report, the lr to train it with, whether the test is over."""
     session, config = _finder(record)
@@ -160,7 +160,7 @@ def read_lr_finder(record: SessionDep) -> LrFinderView:
     )
 
 
-@router.get("/{session_id}/result", summary="The curve and suggestions", responses=_AUTH_RESPONSES)
+@router.get("/{session_id}/result", summary="The curve and suggestions", responses=AUTH_RESPONSES)
 def read_result(record: SessionDep, store: StoreDep) -> LrFinderResult:
     """Every decided step's lr, combined loss and smoothed loss, and the suggestions of
     fastai, Lightning and torch-lr-finder on that curve (each library's own rule)."""
@@ -209,7 +209,7 @@ def _curve(
     summary="Plot the curve and suggestions",
     response_class=Response,
     responses={
-        **_AUTH_RESPONSES,
+        **AUTH_RESPONSES,
         200: {"content": {media: {} for media in FORMATS}, "description": "The picture."},
         406: {"description": "Accept names neither SVG nor PNG."},
         501: {"description": "matplotlib is not installed."},
@@ -251,7 +251,7 @@ def plot_result(
     "/{session_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a range test",
-    responses=_AUTH_RESPONSES,
+    responses=AUTH_RESPONSES,
 )
 def delete_lr_finder(record: SessionDep, store: StoreDep) -> Response:
     """Remove the range test and its steps."""

@@ -53,7 +53,7 @@ _FORBIDDEN = {"description": "The token is not this session's."}
 _NOT_FOUND = {
     "description": "No such session (never created, deleted or expired), or another API key's."
 }
-_AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _UNAUTHORIZED,
     403: _FORBIDDEN,
     404: _NOT_FOUND,
@@ -67,7 +67,7 @@ SessionIdPath = Annotated[
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
 
 
-def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
     """The bearer token sent, or 401."""
     if credentials is None:
         raise HTTPException(
@@ -82,7 +82,7 @@ def authorized_session(
     session_id: SessionIdPath, store: StoreDep, credentials: BearerCredentials, owner: Owner
 ) -> SessionRecord:
     """The session named in the path, if the API key owns it and the bearer token is its own."""
-    token = _bearer_token(credentials)
+    token = bearer_token(credentials)
     try:
         return sessions.authorize(store, session_id, token, owner)
     except sessions.SessionNotFoundError:
@@ -213,7 +213,7 @@ async def report_metric(
     The epoch is decided when every rank has reported it (``decided``); a retried report of
     a decided epoch returns its recorded decision and changes nothing.
     """
-    return await _report(updates, session_id, _bearer_token(credentials), owner, body)
+    return await _report(updates, session_id, bearer_token(credentials), owner, body)
 
 
 router.add_api_route(
@@ -223,7 +223,7 @@ router.add_api_route(
     summary="Report a metric",
     response_model=ReportResponse,
     responses={
-        **_AUTH_RESPONSES,
+        **AUTH_RESPONSES,
         409: {"description": "The report skips ahead: `detail.expected_epoch` is the next epoch."},
         503: {"description": "The store is unavailable or contended; retry (Retry-After)."},
     },
@@ -309,7 +309,7 @@ async def _report(
     return Response(answer.model_dump_json(), media_type="application/json")
 
 
-@router.get("/{session_id}", summary="Read a session", responses=_AUTH_RESPONSES)
+@router.get("/{session_id}", summary="Read a session", responses=AUTH_RESPONSES)
 def read_session(record: SessionDep) -> SessionView:
     """The current lr, the next epoch, the plateau counters, pending ranks and options."""
     session = sessions.decode_session(record.document)
@@ -363,7 +363,7 @@ def _schedule(session: sessions.Session) -> dict[str, Any] | None:
     return schedule.model_dump(mode="json")
 
 
-@router.get("/{session_id}/history", summary="Decided epochs", responses=_AUTH_RESPONSES)
+@router.get("/{session_id}/history", summary="Decided epochs", responses=AUTH_RESPONSES)
 def read_history(
     record: SessionDep,
     store: StoreDep,
@@ -394,7 +394,7 @@ def read_history(
     "/{session_id}/state_dict",
     summary="PyTorch state_dict",
     responses={
-        **_AUTH_RESPONSES,
+        **AUTH_RESPONSES,
         409: {"description": "An early-stopping-only session has no ReduceLROnPlateau."},
     },
     response_model=dict[str, Any],
@@ -424,7 +424,7 @@ def _json_number(value: Any) -> Any:
     "/{session_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a session",
-    responses=_AUTH_RESPONSES,
+    responses=AUTH_RESPONSES,
 )
 def delete_session(record: SessionDep, store: StoreDep) -> Response:
     """Remove the session and its history."""
