@@ -61,11 +61,11 @@ class RemoteEarlyStopping(Polling):
 class RemoteLRFinder(Polling):
     """An LR range test run by every rank of a job (``Client.create_lr_finder(...)``).
 
-    Before each training step set the lr :attr:`lr` (or pass ``optimizer``, now or by
-    setting :attr:`optimizer`: its param groups are set for you); after the step call
-    :meth:`step` with the loss. Construction reads the next step and its lr. It returns
-    whether the test is over (diverged, or ``num_steps`` reached), the same on every rank.
-    Then :meth:`result` holds the curve and each library's suggestion.
+    Construction reads the next step and its lr. Train each step with :attr:`lr` (or pass
+    ``optimizer``, now or by setting :attr:`optimizer` and calling :meth:`apply_lr`: its
+    param groups are set for you), then call :meth:`step` with the loss: it returns whether
+    the test is over (diverged, or ``num_steps`` reached), the same on every rank. Then
+    :meth:`result` holds the curve and each library's suggestion.
     """
 
     def __init__(
