@@ -18,6 +18,7 @@ import argparse
 import os
 import socket
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 
 import torch
@@ -103,15 +104,21 @@ def free_port() -> int:
         return port
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def spawn_ranks(
+    worker: Callable[[int, int, str, int, int], None],
+    description: str,
+    argv: list[str] | None,
+    epochs: int,
+) -> int:
+    """Parse ``--url``, ``--world-size``, ``--epochs``; run ``worker`` on every rank."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--url",
         default=os.environ.get("LRSCHED_URL", "http://127.0.0.1:8000"),
         help="the lrsched service (default: $LRSCHED_URL or http://127.0.0.1:8000)",
     )
     parser.add_argument("--world-size", type=int, default=2, choices=range(2, 5))
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=epochs)
     args = parser.parse_args(argv)
     mp.spawn(
         worker,
@@ -120,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         join=True,
     )
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return spawn_ranks(worker, __doc__.splitlines()[0], argv, epochs=4)
 
 
 if __name__ == "__main__":

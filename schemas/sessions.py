@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schemas.early_stopping import EarlyStopping, EarlyStoppingProgress
 from schemas.fields import MAX_GROUPS, MAX_INT, BoundedInt, FiniteFloat, LearningRate, LearningRates
 from schemas.numbers import A_NUMBER, AN_INTEGER, NonFiniteFloat
 from schemas.plateau import ReduceLROnPlateau
@@ -15,6 +16,12 @@ WorldSize = Annotated[
 ]
 Count = Annotated[int, Field(ge=0, le=MAX_INT), AN_INTEGER]
 """An epoch or step count (>= 0)."""
+TtlSeconds = Annotated[
+    int,
+    Field(ge=1, le=366 * 86400, description="Lifetime after the last write (seconds)."),
+    AN_INTEGER,
+]
+"""A session's lifetime after its last write."""
 SessionId = Annotated[str, Field(description="The session id, as returned at creation.")]
 
 
@@ -63,13 +70,26 @@ class SessionCreate(BaseModel):
                     "lr": 0.1,
                     "world_size": 4,
                     "reduce": "mean",
-                }
+                },
+                {
+                    "early_stopping": {"semantics": "lightning", "patience": 3},
+                    "world_size": 4,
+                    "reduce": "mean",
+                },
             ]
         },
     )
 
     schedule: ReduceLROnPlateau | None = Field(
-        default=None, description="The options; give this or `state_dict`."
+        default=None,
+        description="The options; give this or `state_dict` (or neither, with early stopping).",
+    )
+    early_stopping: EarlyStopping | None = Field(
+        default=None,
+        description=(
+            "Also decide when to stop, on the same reduced metric (every answer's `stop`); "
+            "alone, a session that only decides when to stop (the lr never changes)."
+        ),
     )
     state_dict: PlateauStateDict | None = Field(
         default=None,
@@ -89,11 +109,7 @@ class SessionCreate(BaseModel):
     reduce: Literal["mean", "min", "max"] = Field(
         default="mean", description="How the ranks' metrics of one epoch are combined."
     )
-    ttl_seconds: Annotated[
-        int,
-        Field(ge=1, le=366 * 86400, description="Lifetime after the last write (seconds)."),
-        AN_INTEGER,
-    ] = 604800
+    ttl_seconds: TtlSeconds = 604800
     warmup_steps: Annotated[
         int,
         Field(
@@ -111,8 +127,10 @@ class SessionCreate(BaseModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> SessionCreate:
-        if (self.schedule is None) == (self.state_dict is None):
+        if self.schedule is not None and self.state_dict is not None:
             raise ValueError("give exactly one of `schedule` or `state_dict`")
+        if self.schedule is None and self.state_dict is None and self.early_stopping is None:
+            raise ValueError("give one of `schedule` or `state_dict`, or `early_stopping`")
         return self
 
 
@@ -157,6 +175,16 @@ class ReportResponse(BaseModel):
     reduced: bool = Field(description="Whether this epoch cut the lr.")
     state: PlateauProgress
     waiting_for: list[int] = Field(description="Ranks that have not reported this epoch yet.")
+    stop: bool = Field(
+        default=False,
+        description="Early stopping: stop training now (every rank gets the same answer).",
+    )
+    best_epoch: int | None = Field(
+        default=None, description="Early stopping: the epoch of `best_metric`."
+    )
+    best_metric: NonFiniteFloat | None = Field(
+        default=None, description="Early stopping: the rule's best metric so far."
+    )
 
 
 class SessionView(BaseModel):
@@ -175,7 +203,15 @@ class SessionView(BaseModel):
     warmup_steps: int
     warmup_start_factor: float
     in_warmup: bool
-    schedule: dict[str, Any] = Field(description="The ReduceLROnPlateau options in force.")
+    schedule: dict[str, Any] | None = Field(
+        description="The ReduceLROnPlateau options in force (null: early stopping only)."
+    )
+    early_stopping: dict[str, Any] | None = Field(
+        default=None, description="The early-stopping options in force."
+    )
+    stopping: EarlyStoppingProgress | None = Field(
+        default=None, description="Where the early-stopping rule stands."
+    )
     ttl_seconds: int
     expires_at: float
 
@@ -189,6 +225,7 @@ class HistoryRow(BaseModel):
     lr: list[float]
     reduced: bool
     warmup: bool
+    stop: bool = Field(default=False, description="Early stopping said stop at this epoch.")
 
 
 class HistoryPage(BaseModel):

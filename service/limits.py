@@ -58,3 +58,9 @@ ERRORS_SHOWN = 20
 """A 422 lists at most this many errors, then one more item counting the rest."""
 ECHO_CHARS = 200
 """An error echoes at most about this many characters of the offending input."""
+
+# -- training control: the LR range test ----------------------------------------------------
+
+MAX_LR_FINDER_STEPS = 10_000
+"""Most steps of one LR range test: its result (every step's lr, loss and smoothed loss) is
+read back and suggested on in one request, and fastai's valley rule is quadratic in steps."""

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from service import logs, metrics
-from service.api import errors, ops, plateau, plot, schedules, sessions
+from service.api import early_stopping, errors, lr_finder, ops, plateau, plot, schedules, sessions
 from service.api.auth import require_api_key
 from service.api_docs import mount_api_docs
 from service.config import Settings, env_name, get_settings
@@ -101,7 +101,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         401: {"description": "Missing or invalid `X-API-Key` (when LRSCHED_API_KEYS is set)."},
         504: {"description": "Not answered within LRSCHED_REQUEST_TIMEOUT_SECONDS."},
     }
-    for router in (schedules.router, plot.router, plateau.router, sessions.router):
+    for router in (
+        schedules.router,
+        plot.router,
+        plateau.router,
+        early_stopping.router,
+        sessions.router,
+        lr_finder.router,
+    ):
         app.include_router(router, dependencies=api_keys, responses=v1_responses)
     mount_playground(app)
     mount_api_docs(app)

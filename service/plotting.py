@@ -221,6 +221,58 @@ def render(plot: Plot, fmt: Format) -> bytes:
     return buffer.getvalue()
 
 
+@dataclass(frozen=True, slots=True)
+class RangeTest:
+    """An LR range test's curve: loss (raw and smoothed) against lr, and suggested lrs."""
+
+    lr: FloatArray
+    loss: FloatArray
+    smoothed: FloatArray
+    suggestions: Sequence[tuple[str, float]]
+    """``(name, lr)`` pairs, marked on the smoothed curve."""
+    width: int = 800
+    height: int = 450
+
+
+def render_range_test(test: RangeTest, fmt: Format) -> bytes:
+    """Loss against lr on a log x axis: the raw loss faint, the smoothed loss solid, each
+    suggestion a marker on the smoothed curve (SVG ids ``suggestion-<n>``). Non-finite
+    losses are left out (gaps)."""
+    require()
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    with _RENDER_LOCK, matplotlib.rc_context(_RC):
+        figure = Figure(
+            figsize=(test.width / DPI, test.height / DPI), dpi=DPI, layout="constrained"
+        )
+        axes = figure.add_subplot()
+        axes.set_title("LR range test")
+        axes.set_xscale("log")
+        axes.set_xlabel("learning rate")
+        axes.set_ylabel("loss")
+        axes.grid(True, alpha=0.3)
+        finite = np.isfinite
+        raw = np.where(finite(test.loss), test.loss, np.nan)
+        smoothed = np.where(finite(test.smoothed), test.smoothed, np.nan)
+        axes.plot(test.lr, raw, "-", color="C0", alpha=0.3, label="loss", gid="loss")
+        axes.plot(test.lr, smoothed, "-", color="C0", label="smoothed loss", gid="smoothed")
+        for index, (name, lr) in enumerate(test.suggestions):
+            y = np.interp(np.log(lr), np.log(test.lr), smoothed) if len(test.lr) else np.nan
+            axes.plot(
+                [lr],
+                [y],
+                "o",
+                color=f"C{index + 1}",
+                label=_plain(f"{name}: {lr:.3g}"),
+                gid=f"suggestion-{index}",
+            )
+        axes.legend(fontsize="small", loc="best")
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=fmt, metadata={"Date": None} if fmt == "svg" else {})
+    return buffer.getvalue()
+
+
 def _draw(axes: Axes, lines: Sequence[Series], *, log: bool, style: str) -> list[Line2D]:
     """Plot ``lines`` on ``axes``; each SVG group gets the id ``<axis>-<n>`` (``lr-0``, ...)."""
     handles: list[Line2D] = []

@@ -9,6 +9,13 @@ any number of processes and replicas apply exactly once each. A retried report o
 epoch gets that epoch's recorded decision back; a repeated report from a rank of the pending
 epoch changes nothing; a report that skips ahead is refused with the epoch expected.
 
+A session may also carry an early-stopping rule (``engine.early_stopping.step``, the rule
+``/v1/early-stopping/replay`` folds), decided on the same reduced metric in the same update,
+or only that rule (no ReduceLROnPlateau: the lr never changes). An LR range test session
+(``lr_finder``) is the same machinery with steps for epochs and losses for metrics:
+``engine.lr_finder.step`` decides each step on the reduced loss and the answer is the next
+step's lr.
+
 Every session belongs to the API key that created it (its *owner*, a key fingerprint):
 :func:`create` is the one gate every new session passes (quotas of its :class:`Tenant`), and
 :func:`authorize` and :func:`report` answer "not found" to any other key, so another key
@@ -29,8 +36,12 @@ from typing import Any, Literal
 
 import orjson
 
+from service import training_control_codec as codec
 from service.config import env_name
+from service.engine import early_stopping, lr_finder
+from service.engine.early_stopping import EarlyStoppingConfig, EarlyStoppingState
 from service.engine.errors import ScheduleError
+from service.engine.lr_finder import LrFinderConfig, LrFinderState
 from service.engine.plateau import PlateauConfig, PlateauState, initial_state, mode_worse, step
 from service.stores.base import AsyncUpdates, Change, SessionRecord, SessionStore
 
@@ -82,9 +93,13 @@ class Warmup:
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """Everything a session remembers, as stored in its document."""
+    """Everything a session remembers, as stored in its document.
 
-    config: PlateauConfig
+    ``config`` is None for an early-stopping-only session; ``stopping`` is the early-stopping
+    state when ``early_stopping`` is set.
+    """
+
+    config: PlateauConfig | None
     default_min_lr: float | None
     world_size: int
     reduce: Reduce
@@ -93,6 +108,10 @@ class Session:
     epoch: int
     pending: Mapping[int, float] = field(default_factory=dict)
     warmup: Warmup | None = None
+    early_stopping: EarlyStoppingConfig | None = None
+    stopping: EarlyStoppingState | None = None
+    lr_finder: LrFinderConfig | None = None
+    finder: LrFinderState | None = None
 
     @property
     def warming_up(self) -> bool:
@@ -111,6 +130,8 @@ class Decision:
     reduced: bool
     warmup: bool
     state: PlateauState
+    stopping: EarlyStoppingState | None = None
+    finder: LrFinderState | None = None
 
 
 ReportKind = Literal["decided", "pending", "replayed", "duplicate"]
@@ -132,6 +153,8 @@ class ReportOutcome:
     reduced: bool
     state: PlateauState
     waiting_for: tuple[int, ...]
+    stopping: EarlyStoppingState | None = None
+    finder: LrFinderState | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +187,7 @@ class Created:
 
 
 def new_session(
-    config: PlateauConfig,
+    config: PlateauConfig | None,
     default_min_lr: float | None,
     lrs: tuple[float, ...],
     *,
@@ -173,9 +196,18 @@ def new_session(
     warmup_steps: int = 0,
     warmup_start_factor: float = 0.1,
     resumed: PlateauState | None = None,
+    early_stopping: EarlyStoppingConfig | None = None,
 ) -> Session:
-    """A session that starts fresh at epoch 0, or resumes ``resumed`` at its ``last_epoch``."""
-    state = resumed if resumed is not None else initial_state(config, lrs)
+    """A session that starts fresh at epoch 0, or resumes ``resumed`` at its ``last_epoch``.
+
+    Without ``config`` (early stopping only) the lrs never change.
+    """
+    if resumed is not None:
+        state = resumed
+    elif config is not None:
+        state = initial_state(config, lrs)
+    else:
+        state = _fixed_lrs(lrs)
     warmup = None
     if warmup_steps > 0:
         warmup = Warmup(warmup_steps, warmup_start_factor, tuple(state.lrs))
@@ -189,6 +221,28 @@ def new_session(
         first_epoch=state.last_epoch,
         epoch=state.last_epoch,
         warmup=warmup,
+        early_stopping=early_stopping,
+        stopping=None if early_stopping is None else EarlyStoppingState(),
+    )
+
+
+def _fixed_lrs(lrs: tuple[float, ...]) -> PlateauState:
+    """The lr state of a session without a plateau rule: its epochs only count."""
+    return PlateauState(lrs=lrs, best=math.inf, num_bad_epochs=0, cooldown_counter=0, last_epoch=0)
+
+
+def new_lr_finder(config: LrFinderConfig, *, world_size: int, reduce: Reduce) -> Session:
+    """An LR range test session at step 0 (its lr is ``start_lr``)."""
+    return Session(
+        config=None,
+        default_min_lr=None,
+        world_size=world_size,
+        reduce=reduce,
+        state=_fixed_lrs((lr_finder.lr_at(config, 0),)),
+        first_epoch=0,
+        epoch=0,
+        lr_finder=config,
+        finder=LrFinderState(),
     )
 
 
@@ -305,6 +359,8 @@ def _apply_report(
         reduced=decision.reduced,
         state=decision.state,
         waiting_for=(),
+        stopping=decision.stopping,
+        finder=decision.finder,
     )
     return Change(encode_session(decided), (epoch, encode_decision(decision)), outcome)
 
@@ -317,11 +373,27 @@ def _decide(session: Session, metrics: tuple[float, ...]) -> tuple[Session, Deci
         decided_in_warmup = session.epoch - session.first_epoch + 1
         state = replace(session.state, lrs=session.warmup.lrs(decided_in_warmup))
         reduced, warmup = False, True
+    elif session.config is None:  # early stopping only, or the LR range test
+        state = replace(session.state, last_epoch=session.state.last_epoch + 1)
+        reduced, warmup = False, False
     else:
         state, reduced = step(session.config, session.state, metric)
         warmup = False
-    decision = Decision(session.epoch, metric, metrics, state.lrs, reduced, warmup, state)
-    return replace(session, state=state, epoch=session.epoch + 1, pending={}), decision
+    stopping = session.stopping
+    if session.early_stopping is not None and stopping is not None:
+        stopping = early_stopping.step(session.early_stopping, stopping, session.epoch, metric)
+    finder = session.finder
+    if session.lr_finder is not None and finder is not None:
+        finder = lr_finder.step(session.lr_finder, finder, metric)
+        if not finder.stop:
+            state = replace(state, lrs=(lr_finder.lr_at(session.lr_finder, finder.steps),))
+    decision = Decision(
+        session.epoch, metric, metrics, state.lrs, reduced, warmup, state, stopping, finder
+    )
+    decided = replace(
+        session, state=state, epoch=session.epoch + 1, pending={}, stopping=stopping, finder=finder
+    )
+    return decided, decision
 
 
 def combine(metrics: tuple[float, ...], reduce: Reduce) -> float:
@@ -344,6 +416,8 @@ def _waiting(session: Session, kind: ReportKind) -> ReportOutcome:
         reduced=False,
         state=session.state,
         waiting_for=tuple(r for r in range(session.world_size) if r not in session.pending),
+        stopping=session.stopping,
+        finder=session.finder,
     )
 
 
@@ -361,6 +435,8 @@ async def _recorded(store: AsyncUpdates, session_id: str, epoch: int) -> ReportO
         reduced=decision.reduced,
         state=decision.state,
         waiting_for=(),
+        stopping=decision.stopping,
+        finder=decision.finder,
     )
 
 
@@ -377,9 +453,12 @@ async def _next_epoch(store: AsyncUpdates, session_id: str) -> int:
 # -- PyTorch's state_dict ----------------------------------------------------------------
 
 
-def state_dict(session: Session) -> dict[str, Any]:
-    """``ReduceLROnPlateau.state_dict()`` after the same steps (PyTorch's keys and values)."""
+def state_dict(session: Session) -> dict[str, Any] | None:
+    """``ReduceLROnPlateau.state_dict()`` after the same steps (PyTorch's keys and values);
+    None for an early-stopping-only session."""
     config, state = session.config, session.state
+    if config is None:
+        return None
     return {
         "factor": config.factor,
         "default_min_lr": session.default_min_lr,
@@ -447,27 +526,48 @@ _VARIANT_DEFAULTS: dict[str, Any] = {
 """Plateau variant options; documents written before they existed decode to these."""
 
 
+def _config_json(config: PlateauConfig | None) -> dict[str, Any] | None:
+    if config is None:
+        return None
+    return {
+        "mode": config.mode,
+        "factor": config.factor,
+        "patience": config.patience,
+        "threshold": config.threshold,
+        "threshold_mode": config.threshold_mode,
+        "cooldown": config.cooldown,
+        "min_lrs": list(config.min_lrs),
+        "eps": config.eps,
+        **{
+            name: getattr(config, name)
+            for name, default in _VARIANT_DEFAULTS.items()
+            if getattr(config, name) != default
+        },
+    }
+
+
+def _config(config: Mapping[str, Any] | None) -> PlateauConfig | None:
+    if config is None:
+        return None
+    return PlateauConfig(
+        mode=config["mode"],
+        factor=config["factor"],
+        patience=config["patience"],
+        threshold=config["threshold"],
+        threshold_mode=config["threshold_mode"],
+        cooldown=config["cooldown"],
+        min_lrs=tuple(config["min_lrs"]),
+        eps=config["eps"],
+        **{name: config.get(name, default) for name, default in _VARIANT_DEFAULTS.items()},
+    )
+
+
 def encode_session(session: Session) -> bytes:
     """The stored document of ``session``."""
-    config = session.config
     warmup = session.warmup
     return orjson.dumps(
         {
-            "config": {
-                "mode": config.mode,
-                "factor": config.factor,
-                "patience": config.patience,
-                "threshold": config.threshold,
-                "threshold_mode": config.threshold_mode,
-                "cooldown": config.cooldown,
-                "min_lrs": list(config.min_lrs),
-                "eps": config.eps,
-                **{
-                    name: getattr(config, name)
-                    for name, default in _VARIANT_DEFAULTS.items()
-                    if getattr(config, name) != default
-                },
-            },
+            "config": _config_json(session.config),
             "default_min_lr": session.default_min_lr,
             "world_size": session.world_size,
             "reduce": session.reduce,
@@ -482,6 +582,8 @@ def encode_session(session: Session) -> bytes:
                 "start_factor": warmup.start_factor,
                 "base_lrs": list(warmup.base_lrs),
             },
+            **codec.encode(session.early_stopping, session.stopping),
+            **codec.encode_finder(session.lr_finder, session.finder),
         }
     )
 
@@ -489,20 +591,11 @@ def encode_session(session: Session) -> bytes:
 def decode_session(document: bytes) -> Session:
     """The session stored as ``document``."""
     data = orjson.loads(document)
-    config = data["config"]
     warmup = data["warmup"]
+    early_stopping_config, stopping = codec.decode(data)
+    finder_config, finder = codec.decode_finder(data)
     return Session(
-        config=PlateauConfig(
-            mode=config["mode"],
-            factor=config["factor"],
-            patience=config["patience"],
-            threshold=config["threshold"],
-            threshold_mode=config["threshold_mode"],
-            cooldown=config["cooldown"],
-            min_lrs=tuple(config["min_lrs"]),
-            eps=config["eps"],
-            **{name: config.get(name, default) for name, default in _VARIANT_DEFAULTS.items()},
-        ),
+        config=_config(data["config"]),
         default_min_lr=data["default_min_lr"],
         world_size=data["world_size"],
         reduce=data["reduce"],
@@ -513,6 +606,10 @@ def decode_session(document: bytes) -> Session:
         warmup=None
         if warmup is None
         else Warmup(warmup["steps"], warmup["start_factor"], tuple(warmup["base_lrs"])),
+        early_stopping=early_stopping_config,
+        stopping=stopping,
+        lr_finder=finder_config,
+        finder=finder,
     )
 
 
@@ -527,6 +624,8 @@ def encode_decision(decision: Decision) -> bytes:
             "reduced": decision.reduced,
             "warmup": decision.warmup,
             "state": _state_json(decision.state),
+            **codec.encode(None, decision.stopping),
+            **codec.encode_finder(None, decision.finder),
         }
     )
 
@@ -542,4 +641,6 @@ def decode_decision(row: bytes) -> Decision:
         reduced=data["reduced"],
         warmup=data["warmup"],
         state=_state(data["state"]),
+        stopping=codec.decode(data)[1],
+        finder=codec.decode_finder(data)[1],
     )

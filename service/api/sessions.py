@@ -20,6 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import ValidationError
 
+from schemas.early_stopping import EarlyStopping
 from schemas.plateau import ReduceLROnPlateau
 from schemas.sessions import (
     HistoryPage,
@@ -34,11 +35,12 @@ from schemas.sessions import (
 from service import metrics, sessions
 from service.api.auth import Owner, require_api_key
 from service.api.deps import AsyncUpdatesDep, StoreDep, TenantDep
+from service.api.early_stopping import progress as stopping_progress
 from service.api.shortcuts import ShortcutRoute
 from service.engine.errors import ScheduleError
 from service.engine.plateau import PlateauConfig, PlateauState
 from service.store_holder import StoreHolder
-from service.stores import SessionRecord
+from service.stores import SessionRecord, SessionStore
 from service.stores.base import AsyncUpdates, async_updates
 
 # ShortcutRoute: every body passes the body gate; only the report route has a shortcut.
@@ -52,7 +54,7 @@ _FORBIDDEN = {"description": "The token is not this session's."}
 _NOT_FOUND = {
     "description": "No such session (never created, deleted or expired), or another API key's."
 }
-_AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _UNAUTHORIZED,
     403: _FORBIDDEN,
     404: _NOT_FOUND,
@@ -66,7 +68,7 @@ SessionIdPath = Annotated[
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
 
 
-def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
     """The bearer token sent, or 401."""
     if credentials is None:
         raise HTTPException(
@@ -81,7 +83,7 @@ def authorized_session(
     session_id: SessionIdPath, store: StoreDep, credentials: BearerCredentials, owner: Owner
 ) -> SessionRecord:
     """The session named in the path, if the API key owns it and the bearer token is its own."""
-    token = _bearer_token(credentials)
+    token = bearer_token(credentials)
     try:
         return sessions.authorize(store, session_id, token, owner)
     except sessions.SessionNotFoundError:
@@ -117,8 +119,7 @@ def create_session(body: SessionCreate, store: StoreDep, tenant: TenantDep) -> S
     The session belongs to the API key that created it: other keys get 404 for it.
     """
     session = _new_session(body)
-    created = sessions.create(store, session, body.ttl_seconds, tenant)
-    metrics.SESSIONS_CREATED.inc()
+    created = store_new_session(store, session, body.ttl_seconds, tenant)
     return SessionCreated(
         id=created.record.id,
         token=created.token,
@@ -129,13 +130,26 @@ def create_session(body: SessionCreate, store: StoreDep, tenant: TenantDep) -> S
     )
 
 
+def store_new_session(
+    store: SessionStore, session: sessions.Session, ttl_seconds: int, tenant: sessions.Tenant
+) -> sessions.Created:
+    """The one gate every kind of session is created through (plateau, early stopping,
+    LR range test): the tenant's quotas, a fresh id and token, and the count."""
+    created = sessions.create(store, session, ttl_seconds, tenant)
+    metrics.SESSIONS_CREATED.inc()
+    return created
+
+
 def _new_session(body: SessionCreate) -> sessions.Session:
     options = {
         "world_size": body.world_size,
         "reduce": body.reduce,
         "warmup_steps": body.warmup_steps,
         "warmup_start_factor": body.warmup_start_factor,
+        "early_stopping": None if body.early_stopping is None else body.early_stopping.to_config(),
     }
+    if body.schedule is None and body.state_dict is None:  # early stopping only
+        return sessions.new_session(None, None, _lrs(body.lr, None), **options)  # type: ignore[arg-type]
     if body.schedule is not None:
         lrs = _lrs(body.lr, None)
         try:
@@ -200,7 +214,7 @@ async def report_metric(
     The epoch is decided when every rank has reported it (``decided``); a retried report of
     a decided epoch returns its recorded decision and changes nothing.
     """
-    return await _report(updates, session_id, _bearer_token(credentials), owner, body)
+    return await _report(updates, session_id, bearer_token(credentials), owner, body)
 
 
 router.add_api_route(
@@ -210,7 +224,7 @@ router.add_api_route(
     summary="Report a metric",
     response_model=ReportResponse,
     responses={
-        **_AUTH_RESPONSES,
+        **AUTH_RESPONSES,
         409: {"description": "The report skips ahead: `detail.expected_epoch` is the next epoch."},
         503: {"description": "The store is unavailable or contended; retry (Retry-After)."},
     },
@@ -241,13 +255,23 @@ async def _report_directly(http: Request) -> Response | None:
     return await _report(async_updates(holder.get()), session_id, token, owner, body)
 
 
-async def _report(
-    updates: AsyncUpdates, session_id: str, token: str, owner: str, body: ReportRequest
-) -> Response:
-    """Apply the report and answer with the lr to use (serialized once, not re-validated)."""
+async def apply_report(
+    updates: AsyncUpdates,
+    session_id: str,
+    token: str,
+    owner: str,
+    report: tuple[int, float, int],
+) -> sessions.ReportOutcome:
+    """:func:`sessions.report` of ``(epoch, metric, rank)``, its refusals as HTTP errors,
+    counted in the metrics.
+
+    Every session kind's report route goes through here (an LR range test's steps are the
+    epochs, its losses the metrics).
+    """
+    epoch, metric, rank = report
     try:
         outcome = await sessions.report(
-            updates, session_id, token, body.epoch, body.metric, body.rank, owner=owner
+            updates, session_id, token, epoch, metric, rank, owner=owner
         )
     except sessions.SessionNotFoundError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "session not found") from None
@@ -262,6 +286,16 @@ async def _report(
             {"msg": str(error), "expected_epoch": error.expected, "epoch": error.got},
         ) from None
     metrics.REPORTS.labels(result=outcome.kind).inc()
+    return outcome
+
+
+async def _report(
+    updates: AsyncUpdates, session_id: str, token: str, owner: str, body: ReportRequest
+) -> Response:
+    """Apply the report and answer with the lr to use (serialized once, not re-validated)."""
+    report = (body.epoch, body.metric, body.rank)
+    outcome = await apply_report(updates, session_id, token, owner, report)
+    stopping = outcome.stopping
     answer = ReportResponse(
         epoch=outcome.epoch,
         decided=outcome.decided,
@@ -269,15 +303,47 @@ async def _report(
         reduced=outcome.reduced,
         state=_progress(outcome.state),
         waiting_for=list(outcome.waiting_for),
+        stop=stopping is not None and stopping.stop,
+        best_epoch=None if stopping is None else stopping.best_epoch,
+        best_metric=None if stopping is None else stopping.best,
     )
     return Response(answer.model_dump_json(), media_type="application/json")
 
 
-@router.get("/{session_id}", summary="Read a session", responses=_AUTH_RESPONSES)
+@router.get("/{session_id}", summary="Read a session", responses=AUTH_RESPONSES)
 def read_session(record: SessionDep) -> SessionView:
     """The current lr, the next epoch, the plateau counters, pending ranks and options."""
     session = sessions.decode_session(record.document)
-    config, state, warmup = session.config, session.state, session.warmup
+    state, warmup, stopping = session.state, session.warmup, session.stopping
+    return SessionView(
+        id=record.id,
+        lr=list(state.lrs),
+        epoch=session.epoch,
+        best=state.best,
+        num_bad_epochs=state.num_bad_epochs,
+        cooldown_counter=state.cooldown_counter,
+        last_epoch=state.last_epoch,
+        pending_ranks=sorted(session.pending),
+        world_size=session.world_size,
+        reduce=session.reduce,
+        warmup_steps=0 if warmup is None else warmup.steps,
+        warmup_start_factor=1.0 if warmup is None else warmup.start_factor,
+        in_warmup=session.warming_up,
+        schedule=_schedule(session),
+        early_stopping=None
+        if session.early_stopping is None
+        else EarlyStopping.from_config(session.early_stopping).model_dump(mode="json"),
+        stopping=None if stopping is None else stopping_progress(stopping),
+        ttl_seconds=record.ttl_seconds,
+        expires_at=record.expires_at,
+    )
+
+
+def _schedule(session: sessions.Session) -> dict[str, Any] | None:
+    """The ReduceLROnPlateau options of ``session`` as they would be sent (None: none)."""
+    config = session.config
+    if config is None:
+        return None
     schedule = ReduceLROnPlateau(
         type="ReduceLROnPlateau",
         mode=config.mode,
@@ -295,27 +361,10 @@ def read_session(record: SessionDep) -> SessionView:
         sign_safe_threshold=config.sign_safe,
         accumulation_size=config.accumulation_size,
     )
-    return SessionView(
-        id=record.id,
-        lr=list(state.lrs),
-        epoch=session.epoch,
-        best=state.best,
-        num_bad_epochs=state.num_bad_epochs,
-        cooldown_counter=state.cooldown_counter,
-        last_epoch=state.last_epoch,
-        pending_ranks=sorted(session.pending),
-        world_size=session.world_size,
-        reduce=session.reduce,
-        warmup_steps=0 if warmup is None else warmup.steps,
-        warmup_start_factor=1.0 if warmup is None else warmup.start_factor,
-        in_warmup=session.warming_up,
-        schedule=schedule.model_dump(mode="json"),
-        ttl_seconds=record.ttl_seconds,
-        expires_at=record.expires_at,
-    )
+    return schedule.model_dump(mode="json")
 
 
-@router.get("/{session_id}/history", summary="Decided epochs", responses=_AUTH_RESPONSES)
+@router.get("/{session_id}/history", summary="Decided epochs", responses=AUTH_RESPONSES)
 def read_history(
     record: SessionDep,
     store: StoreDep,
@@ -334,6 +383,7 @@ def read_history(
                 lr=list(d.lrs),
                 reduced=d.reduced,
                 warmup=d.warmup,
+                stop=d.stopping is not None and d.stopping.stop,
             )
             for d in decisions
         ],
@@ -344,7 +394,10 @@ def read_history(
 @router.get(
     "/{session_id}/state_dict",
     summary="PyTorch state_dict",
-    responses=_AUTH_RESPONSES,
+    responses={
+        **AUTH_RESPONSES,
+        409: {"description": "An early-stopping-only session has no ReduceLROnPlateau."},
+    },
     response_model=dict[str, Any],
 )
 def read_state_dict(record: SessionDep) -> dict[str, Any]:
@@ -354,6 +407,11 @@ def read_state_dict(record: SessionDep) -> dict[str, Any]:
     (``float("inf")``); the optimizer's lr is ``_last_lr``.
     """
     exported = sessions.state_dict(sessions.decode_session(record.document))
+    if exported is None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "this session only decides early stopping: it has no ReduceLROnPlateau state_dict",
+        )
     return {key: _json_number(value) for key, value in exported.items()}
 
 
@@ -367,7 +425,7 @@ def _json_number(value: Any) -> Any:
     "/{session_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a session",
-    responses=_AUTH_RESPONSES,
+    responses=AUTH_RESPONSES,
 )
 def delete_session(record: SessionDep, store: StoreDep) -> Response:
     """Remove the session and its history."""

@@ -48,3 +48,14 @@ def test_ddp_plateau_two_ranks_get_the_same_lr_every_epoch(url: str) -> None:
         by_epoch.setdefault(epoch, set()).add(lr)
     assert len(lines) == 6 and all(len(lrs) == 1 for lrs in by_epoch.values()), output
     assert "final lr" in output and "on all 2 ranks" in output
+
+
+def test_ddp_training_control_ranks_agree_on_the_range_test_and_the_stop(url: str) -> None:
+    output = run_example("ddp_training_control.py", url, "--world-size", "2", timeout=150)
+    tests = set(re.findall(r"range test stopped at step (\d+) \((\w+)\); suggested=(\S+)", output))
+    assert len(tests) == 1, output  # both ranks: the same step, reason and suggestion
+    epochs = re.findall(r"rank (\d) epoch (\d+): val loss [\d.]+ stop (True|False)", output)
+    last = {rank: max(int(epoch) for r, epoch, _ in epochs if r == rank) for rank in "01"}
+    assert last["0"] == last["1"], output  # no rank trained on alone
+    assert {stop for _, epoch, stop in epochs if int(epoch) == last["0"]} == {"True"}, output
+    assert "best epoch" in output

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from service.engine import early_stopping
 from service.engine.plateau import PlateauConfig, PlateauState, replay
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,6 +54,7 @@ class SessionPlan:
         world_size: ranks per epoch.
         reduce: ``mean``, ``min`` or ``max``.
         metrics: ``metrics[epoch][rank]``, as sent (retries send the same value).
+        early_stopping: the session's early-stopping options, if any.
     """
 
     schedule: dict[str, Any]
@@ -60,6 +62,7 @@ class SessionPlan:
     world_size: int
     reduce: str
     metrics: list[list[Metric]]
+    early_stopping: dict[str, Any] | None = None
 
     @property
     def epochs(self) -> int:
@@ -73,6 +76,7 @@ class SessionPlan:
             "lr": self.lr,
             "world_size": self.world_size,
             "reduce": self.reduce,
+            **({} if self.early_stopping is None else {"early_stopping": self.early_stopping}),
             **extra,
         }
 
@@ -118,12 +122,14 @@ def random_plan(
     reduce: str,
     mode: str,
     nonfinite: int = 1,
+    with_early_stopping: bool = False,
 ) -> SessionPlan:
     """A session whose metrics improve for a while then plateau, so the lr gets cut.
 
     Finite metrics are multiples of 1/64: sums of a few are exact, so the combined metric
     does not depend on summation order. ``nonfinite`` metrics are ``"nan"``, ``"inf"`` or
-    ``"-inf"`` (in the direction that is a bad epoch for ``mode``).
+    ``"-inf"`` (in the direction that is a bad epoch for ``mode``). ``with_early_stopping``
+    adds random early-stopping options (drawn last: the rest of the plan is the same).
     """
     schedule: dict[str, Any] = {
         "type": "ReduceLROnPlateau",
@@ -144,7 +150,15 @@ def random_plan(
     for _ in range(nonfinite):
         epoch, rank = rng.randrange(2, epochs), rng.randrange(world_size)
         metrics[epoch][rank] = rng.choice(["nan", bad])
-    return SessionPlan(schedule, [0.1, 0.05], world_size, reduce, metrics)
+    stopping = None
+    if with_early_stopping:
+        stopping = {
+            "semantics": rng.choice(["keras", "hf", "lightning"]),
+            "mode": mode,
+            "patience": rng.choice([1, 2, 3]),
+            "min_delta": rng.choice([0.0, 0.01]),
+        }
+    return SessionPlan(schedule, [0.1, 0.05], world_size, reduce, metrics, stopping)
 
 
 @dataclass(frozen=True)
@@ -157,6 +171,8 @@ class Expected:
     state_dict: dict[str, Any]
     torch_lrs: list[list[float]] | None
     torch_state_dict: dict[str, Any] | None
+    stopping: list[dict[str, Any]]
+    """After each epoch, the early-stopping fields of the answer (all false/null without)."""
 
 
 def _progress(state: PlateauState) -> dict[str, Any]:
@@ -198,6 +214,17 @@ def expected_run(plan: SessionPlan, epochs: int | None = None) -> Expected:
         "num_bad_epochs": state.num_bad_epochs,
     }
     torch_run = _torch_run(plan, reduced_metrics)
+    stopping = [{"stop": False, "best_epoch": None, "best_metric": None}] * epochs
+    if plan.early_stopping is not None:
+        config = early_stopping.EarlyStoppingConfig(**plan.early_stopping)
+        folded = early_stopping.EarlyStoppingState()
+        stopping = []
+        for epoch, metric in enumerate(reduced_metrics):
+            folded = early_stopping.step(config, folded, epoch, metric)
+            best = None if folded.best is None else wire(folded.best)
+            stopping.append(
+                {"stop": folded.stop, "best_epoch": folded.best_epoch, "best_metric": best}
+            )
     return Expected(
         lrs=full.lr.T.tolist(),
         reduced=full.reduced.tolist(),
@@ -205,6 +232,7 @@ def expected_run(plan: SessionPlan, epochs: int | None = None) -> Expected:
         state_dict=state_dict,
         torch_lrs=None if torch_run is None else torch_run[0],
         torch_state_dict=None if torch_run is None else torch_run[1],
+        stopping=stopping,
     )
 
 
@@ -397,6 +425,7 @@ def check_history(rows: list[dict[str, Any]], plan: SessionPlan, expected: Expec
         assert row["lr"] == expected.lrs[epoch], epoch
         assert row["reduced"] == expected.reduced[epoch], epoch
         assert row["warmup"] is False, epoch
+        assert row["stop"] == expected.stopping[epoch]["stop"], epoch
     if expected.torch_lrs is not None:
         assert [row["lr"] for row in rows] == expected.torch_lrs
 
@@ -408,6 +437,8 @@ def check_decision(answer: dict[str, Any], epoch: int, expected: Expected) -> No
     assert answer["reduced"] == expected.reduced[epoch], (epoch, answer)
     assert answer["state"] == expected.states[epoch], (epoch, answer)
     assert answer["waiting_for"] == [], (epoch, answer)
+    stopping = {key: answer[key] for key in ("stop", "best_epoch", "best_metric")}
+    assert stopping == expected.stopping[epoch], (epoch, answer)
 
 
 def check_final(client: httpx.Client, url: str, session: Created, expected: Expected) -> None:

@@ -186,7 +186,14 @@ def test_acknowledged_reports_survive_sigkill_and_the_session_continues(
     """One SIGKILL between reports, two with a report in flight; restarts on the same file."""
     rng = random.Random(SEED)
     service = services.start(f"sqlite:///{tmp_path / 'sessions.db'}")
-    plan = random_plan(rng, world_size=WORLD_SIZE, epochs=EPOCHS, reduce="mean", mode="min")
+    plan = random_plan(
+        rng,
+        world_size=WORLD_SIZE,
+        epochs=EPOCHS,
+        reduce="mean",
+        mode="min",
+        with_early_stopping=True,
+    )
     expected = expected_run(plan)
     with httpx.Client(timeout=10.0) as client:
         reporter = Reporter(create_session(client, service.url, plan))

@@ -39,8 +39,15 @@ def test_racing_ranks_in_many_processes_decide_every_epoch_exactly_once(
     rng = random.Random(SEED)
     service = services.start(store_url, workers=2)
     plans = [
-        random_plan(rng, world_size=rng.randint(4, 8), epochs=EPOCHS, reduce=reduce, mode=mode)
-        for reduce, mode in [("mean", "min"), ("max", "max")]
+        random_plan(
+            rng,
+            world_size=rng.randint(4, 8),
+            epochs=EPOCHS,
+            reduce=reduce,
+            mode=mode,
+            with_early_stopping=stopping,
+        )
+        for reduce, mode, stopping in [("mean", "min", False), ("max", "max", True)]
     ]
     with httpx.Client(timeout=15.0) as client:
         sessions = [create_session(client, service.url, plan) for plan in plans]

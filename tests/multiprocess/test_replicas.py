@@ -60,13 +60,21 @@ def wait_for_epoch(
 def test_reports_through_two_replicas_apply_once_while_replicas_are_killed_and_restarted(
     services: Services, redis_url: str, tmp_path: Path
 ) -> None:
-    """Two sessions (4 and 3 ranks), three client processes, each replica killed once."""
+    """Two sessions (4 and 3 ranks, the second with early stopping), three client processes,
+    each replica killed once."""
     rng = random.Random(SEED)
     first = services.start(redis_url)
     second = services.start(redis_url)
     plans = [
         random_plan(rng, world_size=4, epochs=EPOCHS, reduce="min", mode="min"),
-        random_plan(rng, world_size=3, epochs=EPOCHS, reduce="mean", mode="max"),
+        random_plan(
+            rng,
+            world_size=3,
+            epochs=EPOCHS,
+            reduce="mean",
+            mode="max",
+            with_early_stopping=True,
+        ),
     ]
     with httpx.Client(timeout=15.0) as client:
         sessions = [create_session(client, first.url, plan) for plan in plans]

@@ -2,7 +2,9 @@
 
 ``Client``/``AsyncClient`` call the HTTP API (curves, plateau replays, plateau sessions)
 with retries; :mod:`lrsched_client.torch` has the PyTorch adapters ``RemoteLR`` and
-``RemotePlateau``. Importing this package imports neither torch nor numpy.
+``RemotePlateau``; ``RemoteEarlyStopping`` and ``RemoteLRFinder`` share early stopping and
+the LR range test between ranks (callbacks: :mod:`lrsched_client.hf`,
+:mod:`lrsched_client.lightning`). Importing this package imports neither torch nor numpy.
 """
 
 from __future__ import annotations
@@ -20,8 +22,18 @@ from lrsched_client.errors import (
     TransportError,
     ValidationError,
 )
-from lrsched_client.models import HistoryRow, PlateauProgress, Replay, Report, SessionState
+from lrsched_client.finder import LrFinder
+from lrsched_client.models import (
+    FinderResult,
+    FinderStep,
+    HistoryRow,
+    PlateauProgress,
+    Replay,
+    Report,
+    SessionState,
+)
 from lrsched_client.session import AsyncSession, Session
+from lrsched_client.training import RemoteEarlyStopping, RemoteLRFinder
 
 __version__ = "0.1.0"
 
@@ -33,11 +45,16 @@ __all__ = [
     "Client",
     "ClientError",
     "EpochConflictError",
+    "FinderResult",
+    "FinderStep",
     "HistoryRow",
+    "LrFinder",
     "LrschedError",
     "NotDecidedError",
     "NotFoundError",
     "PlateauProgress",
+    "RemoteEarlyStopping",
+    "RemoteLRFinder",
     "Replay",
     "Report",
     "Retry",

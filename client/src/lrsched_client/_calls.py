@@ -159,16 +159,23 @@ def create_session_call(
     ttl_seconds: int | None,
     warmup_steps: int,
     warmup_start_factor: float | None,
+    early_stopping: Spec | None = None,
 ) -> Call:
     """``POST /v1/sessions``; not idempotent, so retried only when certainly unprocessed."""
-    if (schedule is None) == (state_dict is None):
+    if schedule is not None and state_dict is not None:
         raise ValueError("give exactly one of schedule= (options) or state_dict= (to resume)")
+    if schedule is None and state_dict is None and early_stopping is None:
+        raise ValueError(
+            "give exactly one of schedule= (options) or state_dict= (to resume), "
+            "or early_stopping= alone"
+        )
     body: dict[str, Any] = {"world_size": world_size, "reduce": reduce}
     if schedule is not None:
         body["schedule"] = plateau_spec(schedule)
-    else:
-        assert state_dict is not None
+    elif state_dict is not None:
         body["state_dict"] = jsonable(state_dict)
+    if early_stopping is not None:
+        body["early_stopping"] = jsonable(early_stopping)
     if lr is not None:
         body["lr"] = _lrs(lr)
     if ttl_seconds is not None:
@@ -180,9 +187,9 @@ def create_session_call(
     return Call("POST", "/v1/sessions", json=body, idempotent=False)
 
 
-def session_path(session_id: str, suffix: str = "") -> str:
+def session_path(session_id: str, suffix: str = "", root: str = "/v1/sessions") -> str:
     """The path of a session resource (the id is quoted: it comes from outside)."""
-    return f"/v1/sessions/{quote(session_id, safe='')}{suffix}"
+    return f"{root}/{quote(session_id, safe='')}{suffix}"
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -196,15 +203,40 @@ def report_call(session_id: str, token: str, epoch: int, metric: float, rank: in
     return Call("POST", session_path(session_id, "/reports"), json=body, headers=bearer(token))
 
 
-def get_call(session_id: str, token: str, suffix: str = "", **params: int) -> Call:
+def get_call(
+    session_id: str, token: str, suffix: str = "", root: str = "/v1/sessions", **params: int
+) -> Call:
     """``GET`` the session or one of its sub-resources."""
     return Call(
-        "GET", session_path(session_id, suffix), params=params or None, headers=bearer(token)
+        "GET",
+        session_path(session_id, suffix, root),
+        params=params or None,
+        headers=bearer(token),
     )
 
 
-def delete_call(session_id: str, token: str) -> Call:
+def delete_call(session_id: str, token: str, root: str = "/v1/sessions") -> Call:
     """``DELETE`` the session; a 404 after a retry means an earlier try deleted it."""
     return Call(
-        "DELETE", session_path(session_id), headers=bearer(token), ok_after_retry=frozenset({404})
+        "DELETE",
+        session_path(session_id, "", root),
+        headers=bearer(token),
+        ok_after_retry=frozenset({404}),
     )
+
+
+# -- LR range test -------------------------------------------------------------------------
+
+LR_FINDER = "/v1/lr-finder"
+
+
+def create_lr_finder_call(options: Mapping[str, Any]) -> Call:
+    """``POST /v1/lr-finder`` (not idempotent, like session creation)."""
+    return Call("POST", LR_FINDER, json=jsonable(options), idempotent=False)
+
+
+def finder_report_call(finder_id: str, token: str, step: int, loss: float, rank: int) -> Call:
+    """``POST /v1/lr-finder/{id}/reports``: idempotent by ``(step, rank)``."""
+    body = {"step": step, "loss": wire_number(loss), "rank": rank}
+    path = session_path(finder_id, "/reports", LR_FINDER)
+    return Call("POST", path, json=body, headers=bearer(token))

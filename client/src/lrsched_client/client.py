@@ -16,6 +16,7 @@ import httpx
 from lrsched_client import _calls
 from lrsched_client._calls import Dtype, LearningRates, Reduce, Series, Spec
 from lrsched_client._http import AsyncHttp, Retry, SyncHttp
+from lrsched_client.finder import LrFinder
 from lrsched_client.models import Replay
 from lrsched_client.session import AsyncSession, Session
 
@@ -154,6 +155,7 @@ class Client:
         ttl_seconds: int | None = None,
         warmup_steps: int = 0,
         warmup_start_factor: float | None = None,
+        early_stopping: Spec | None = None,
     ) -> Session:
         """Start a plateau session from options, or resume one from a PyTorch state_dict.
 
@@ -168,6 +170,9 @@ class Client:
             ttl_seconds: the session's lifetime after its last write (server default: 7 days).
             warmup_steps: epochs of linear warmup before the plateau rule applies.
             warmup_start_factor: the warmup's first lr as a fraction of ``lr``.
+            early_stopping: early-stopping options (``semantics`` ``"keras"``, ``"hf"`` or
+                ``"lightning"``, ``mode``, ``patience``, ``min_delta``, ...): every answer
+                then says ``stop``; alone (no ``schedule``), the session only decides that.
 
         Creation is retried only when the request certainly was not processed (see
         :mod:`lrsched_client._http`): a blind retry could create a second session.
@@ -181,6 +186,7 @@ class Client:
             ttl_seconds=ttl_seconds,
             warmup_steps=warmup_steps,
             warmup_start_factor=warmup_start_factor,
+            early_stopping=early_stopping,
         )
         created = self._http.send(call).json()
         return Session(self._http, created["id"], created["token"])
@@ -188,6 +194,16 @@ class Client:
     def session(self, id: str, token: str) -> Session:
         """Reattach to an existing session (no request is sent)."""
         return Session(self._http, id, token)
+
+    def create_lr_finder(self, **options: Any) -> LrFinder:
+        """Start an LR range test (``start_lr``, ``end_lr``, ``num_steps``, ``mode``,
+        ``smooth``, ``smoothing``, ``diverge_threshold``, ``world_size``, ``reduce``)."""
+        created = self._http.send(_calls.create_lr_finder_call(options)).json()
+        return LrFinder(self._http, created["id"], created["token"])
+
+    def lr_finder(self, id: str, token: str) -> LrFinder:
+        """Reattach to an existing LR range test (no request is sent)."""
+        return LrFinder(self._http, id, token)
 
 
 class AsyncClient:
@@ -268,6 +284,7 @@ class AsyncClient:
         ttl_seconds: int | None = None,
         warmup_steps: int = 0,
         warmup_start_factor: float | None = None,
+        early_stopping: Spec | None = None,
     ) -> AsyncSession:
         """See :meth:`Client.create_session`."""
         call = _calls.create_session_call(
@@ -279,6 +296,7 @@ class AsyncClient:
             ttl_seconds=ttl_seconds,
             warmup_steps=warmup_steps,
             warmup_start_factor=warmup_start_factor,
+            early_stopping=early_stopping,
         )
         created = (await self._http.send(call)).json()
         return AsyncSession(self._http, created["id"], created["token"])

@@ -1,10 +1,19 @@
-"""Hugging Face adapters: ``lr_scheduler_type`` names as ``hf.*`` specs, and a ``Trainer``
-whose schedule the service computes.
+"""Hugging Face adapters: ``lr_scheduler_type`` names as ``hf.*`` specs, a ``Trainer``
+whose schedule the service computes, and early stopping decided once for every rank.
 
 Import it explicitly (``from lrsched_client.hf import RemoteScheduleTrainer``); it needs
 transformers and torch, which ``import lrsched_client`` never imports. Install with
 ``pip install 'lrsched-client[hf]'``. A remote schedule also goes to any ``Trainer`` as
 ``optimizers=(optimizer, RemoteLR(optimizer, spec, total_steps=max_steps))``.
+
+:class:`LrschedEarlyStoppingCallback` replaces ``transformers.EarlyStoppingCallback``; with
+``semantics="hf"`` the session applies that callback's rule (``early_stopping_patience`` =
+``patience``, ``early_stopping_threshold`` = ``min_delta``) to the ranks' reduced metric::
+
+    session = client.create_session(
+        early_stopping={"semantics": "hf", "patience": 3}, world_size=world_size
+    )
+    trainer = Trainer(..., callbacks=[LrschedEarlyStoppingCallback(RemoteEarlyStopping(session))])
 """
 
 from __future__ import annotations
@@ -14,12 +23,14 @@ from typing import Any
 
 import torch
 import transformers
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from lrsched_client._hf_names import SCHEDULER_TYPES, spec_for
 from lrsched_client.client import Client
 from lrsched_client.torch import RemoteLR
+from lrsched_client.training import RemoteEarlyStopping
 
-__all__ = ["SCHEDULER_TYPES", "RemoteScheduleTrainer", "spec_for"]
+__all__ = ["SCHEDULER_TYPES", "LrschedEarlyStoppingCallback", "RemoteScheduleTrainer", "spec_for"]
 
 
 class RemoteScheduleTrainer(transformers.Trainer):  # type: ignore[misc]
@@ -66,3 +77,37 @@ class RemoteScheduleTrainer(transformers.Trainer):  # type: ignore[misc]
             )
             self._created_lr_scheduler = True
         return self.lr_scheduler
+
+
+class LrschedEarlyStoppingCallback(TrainerCallback):
+    """After each evaluation, report the metric and stop when the session says so.
+
+    Args:
+        early_stopping: the shared decision (its rank defaults to the process's rank).
+        metric: the metric name; default ``args.metric_for_best_model`` (``eval_`` is
+            prefixed as the Trainer does).
+    """
+
+    def __init__(self, early_stopping: RemoteEarlyStopping, metric: str | None = None) -> None:
+        self.early_stopping = early_stopping
+        self.metric = metric
+
+    def on_evaluate(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        metrics: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Report this evaluation's metric; set ``control.should_training_stop`` on stop."""
+        name = self.metric or args.metric_for_best_model
+        if name is None or metrics is None:
+            return
+        key = name if name.startswith("eval_") else f"eval_{name}"
+        if key not in metrics:
+            return
+        if self.early_stopping.rank is None:
+            self.early_stopping.rank = int(args.process_index)
+        if self.early_stopping.step(float(metrics[key])):
+            control.should_training_stop = True

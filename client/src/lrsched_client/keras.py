@@ -15,8 +15,8 @@ from typing import Any
 import keras
 
 from lrsched_client._calls import Dtype
-from lrsched_client._plateau import Wait, decide
 from lrsched_client._table import fetch_table
+from lrsched_client._waiting import until_decided
 from lrsched_client.client import Client
 from lrsched_client.session import Session
 
@@ -107,7 +107,7 @@ class RemotePlateau(keras.callbacks.Callback):  # type: ignore[misc]
         self.session = session
         self.monitor = monitor
         self.rank = rank
-        self.wait = Wait(timeout=wait_timeout)
+        self.wait_timeout = wait_timeout
         self.epoch = 0
         """The next epoch to report (the session's)."""
 
@@ -125,7 +125,14 @@ class RemotePlateau(keras.callbacks.Callback):  # type: ignore[misc]
                 f"RemotePlateau monitors {self.monitor!r}, which the logs lack "
                 f"(available: {sorted(logs)}); every epoch must be reported"
             )
-        report = decide(self.session, self.epoch, float(logs[self.monitor]), self.rank, self.wait)
+        value, epoch = float(logs[self.monitor]), self.epoch
+        report = until_decided(
+            lambda: self.session.report(epoch, value, self.rank),
+            epoch,
+            wait_timeout=self.wait_timeout,
+            poll_interval=0.02,
+            max_poll=1.0,
+        )
         self._set_lr(report.lr[0])
         self.epoch += 1
 

@@ -1,8 +1,18 @@
-"""Lightning adapter: a remote schedule in ``LightningModule.configure_optimizers``.
+"""Lightning adapters: a remote schedule in ``LightningModule.configure_optimizers``, and
+early stopping decided once for every rank.
 
-Lightning steps any PyTorch ``LRScheduler`` it is given, so this is the torch adapter
-(:class:`~lrsched_client.torch.RemoteLR`) in Lightning's scheduler config. Import it
-explicitly; it needs torch (not Lightning itself). Install with
+Lightning steps any PyTorch ``LRScheduler`` it is given, so :func:`scheduler_config` is the
+torch adapter (:class:`~lrsched_client.torch.RemoteLR`) in Lightning's scheduler config.
+:class:`LrschedEarlyStopping` replaces ``EarlyStopping``; with ``semantics="lightning"`` the
+session applies that callback's rule to the ranks' reduced metric::
+
+    session = client.create_session(
+        early_stopping={"semantics": "lightning", "patience": 3}, world_size=world_size
+    )
+    trainer = Trainer(callbacks=[LrschedEarlyStopping(RemoteEarlyStopping(session), "val_loss")])
+
+Import it explicitly; it needs torch and Lightning (``lightning`` or ``pytorch_lightning``),
+which ``import lrsched_client`` never imports. Install with
 ``pip install 'lrsched-client[lightning]'``.
 """
 
@@ -13,10 +23,16 @@ from typing import Any, Literal
 
 from torch.optim import Optimizer
 
+try:
+    from lightning.pytorch import Callback  # type: ignore[import-not-found, unused-ignore]
+except ImportError:
+    from pytorch_lightning import Callback
+
 from lrsched_client.client import Client
 from lrsched_client.torch import RemoteLR
+from lrsched_client.training import RemoteEarlyStopping
 
-__all__ = ["scheduler_config"]
+__all__ = ["LrschedEarlyStopping", "scheduler_config"]
 
 
 def scheduler_config(
@@ -36,3 +52,25 @@ def scheduler_config(
         raise ValueError(f"interval={interval!r}: expected 'step' or 'epoch'")
     scheduler = RemoteLR(optimizer, spec, total_steps=total_steps, client=client)
     return {"scheduler": scheduler, "interval": interval, "frequency": frequency}
+
+
+class LrschedEarlyStopping(Callback):  # type: ignore[misc]
+    """After each validation, report ``monitor`` and stop when the session says so.
+
+    Args:
+        early_stopping: the shared decision (its rank defaults to ``trainer.global_rank``).
+        monitor: the logged metric to report (e.g. ``"val_loss"``).
+    """
+
+    def __init__(self, early_stopping: RemoteEarlyStopping, monitor: str) -> None:
+        self.early_stopping = early_stopping
+        self.monitor = monitor
+
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        """Report the epoch's metric (not during the sanity check); stop on the answer."""
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        if self.early_stopping.rank is None:
+            self.early_stopping.rank = int(trainer.global_rank)
+        if self.early_stopping.step(float(trainer.callback_metrics[self.monitor])):
+            trainer.should_stop = True

@@ -40,6 +40,10 @@ def from_wire(value: Any) -> Any:
     return value
 
 
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 def _floats(values: Sequence[Any]) -> tuple[float, ...]:
     return tuple(float(value) for value in values)
 
@@ -73,6 +77,9 @@ class Report:
             before this epoch's decision).
         reduced: whether this epoch cut the lr.
         waiting_for: the ranks that have not reported this epoch yet.
+        stop: early stopping says stop training (false without early stopping).
+        best_epoch: early stopping's best epoch so far (None: none, or no early stopping).
+        best_metric: the metric of ``best_epoch``.
     """
 
     epoch: int
@@ -81,6 +88,9 @@ class Report:
     reduced: bool
     state: PlateauProgress
     waiting_for: tuple[int, ...]
+    stop: bool = False
+    best_epoch: int | None = None
+    best_metric: float | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Report:
@@ -92,6 +102,9 @@ class Report:
             reduced=bool(data["reduced"]),
             state=PlateauProgress.from_json(data["state"]),
             waiting_for=tuple(int(rank) for rank in data.get("waiting_for", ())),
+            stop=bool(data.get("stop", False)),
+            best_epoch=data.get("best_epoch"),
+            best_metric=_optional_float(data.get("best_metric")),
         )
 
 
@@ -102,7 +115,8 @@ class SessionState:
     Attributes:
         epoch: the next epoch the session expects a report for.
         pending_ranks: the ranks that already reported that epoch.
-        schedule: the ReduceLROnPlateau options in force.
+        schedule: the ReduceLROnPlateau options in force (None: early stopping only).
+        early_stopping: the early-stopping options (None: none).
     """
 
     id: str
@@ -118,9 +132,10 @@ class SessionState:
     warmup_steps: int
     warmup_start_factor: float
     in_warmup: bool
-    schedule: Mapping[str, Any]
+    schedule: Mapping[str, Any] | None
     ttl_seconds: int
     expires_at: float
+    early_stopping: Mapping[str, Any] | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SessionState:
@@ -139,9 +154,12 @@ class SessionState:
             warmup_steps=int(data["warmup_steps"]),
             warmup_start_factor=float(data["warmup_start_factor"]),
             in_warmup=bool(data["in_warmup"]),
-            schedule={key: from_wire(value) for key, value in data["schedule"].items()},
+            schedule=None
+            if data["schedule"] is None
+            else {key: from_wire(value) for key, value in data["schedule"].items()},
             ttl_seconds=int(data["ttl_seconds"]),
             expires_at=float(data["expires_at"]),
+            early_stopping=data.get("early_stopping"),
         )
 
 
@@ -187,4 +205,93 @@ class Replay:
         return cls(
             lr=tuple(_floats(row) for row in data["lr"]),
             reduced=tuple(bool(flag) for flag in data.get("reduced", ())),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FinderStep:
+    """The answer to an LR range test report (``POST /v1/lr-finder/{id}/reports``).
+
+    Attributes:
+        lr: the lr to train the next step with (the last one once ``stop``).
+        stop: the test is over (diverged or ``num_steps`` reached), for every rank.
+        stop_reason: ``"diverged"``, ``"num_steps"`` or None.
+        smoothed_loss: the step's smoothed loss (None while ``decided`` is false).
+    """
+
+    step: int
+    decided: bool
+    lr: float
+    stop: bool
+    stop_reason: str | None
+    smoothed_loss: float | None
+    waiting_for: tuple[int, ...]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FinderStep:
+        """Parse a report answer."""
+        return cls(
+            step=int(data["step"]),
+            decided=bool(data["decided"]),
+            lr=float(data["lr"]),
+            stop=bool(data["stop"]),
+            stop_reason=data.get("stop_reason"),
+            smoothed_loss=_optional_float(data.get("smoothed_loss")),
+            waiting_for=tuple(int(rank) for rank in data.get("waiting_for", ())),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FinderState:
+    """An LR range test now (``GET /v1/lr-finder/{id}``): the next step and its lr."""
+
+    step: int
+    lr: float
+    stop: bool
+    stop_reason: str | None
+    options: Mapping[str, Any]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FinderState:
+        """Parse the view."""
+        return cls(
+            step=int(data["step"]),
+            lr=float(data["lr"]),
+            stop=bool(data["stop"]),
+            stop_reason=data.get("stop_reason"),
+            options=dict(data["options"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FinderResult:
+    """An LR range test's curve and each library's suggestion (``GET .../result``).
+
+    ``suggestions`` maps ``fastai_minimum``, ``fastai_steep``, ``fastai_valley``,
+    ``fastai_slide``, ``lightning`` and ``torch_lr_finder`` to an lr (None: none).
+    """
+
+    lr: tuple[float, ...]
+    loss: tuple[float, ...]
+    smoothed_loss: tuple[float, ...]
+    stop: bool
+    stop_reason: str | None
+    suggestions: Mapping[str, float | None]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FinderResult:
+        """Parse a result."""
+        suggested = data["suggestions"]
+        flat = {f"fastai_{name}": value for name, value in suggested["fastai"].items()}
+        flat |= {
+            "lightning": suggested["lightning"],
+            "torch_lr_finder": suggested["torch_lr_finder"],
+        }
+        return cls(
+            lr=_floats(data["lr"]),
+            loss=_floats(data["loss"]),
+            smoothed_loss=_floats(data["smoothed_loss"]),
+            stop=bool(data["stop"]),
+            stop_reason=data.get("stop_reason"),
+            suggestions={name: _optional_float(value) for name, value in flat.items()},
         )

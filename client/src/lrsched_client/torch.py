@@ -14,7 +14,7 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from lrsched_client._plateau import Wait, decide
+from lrsched_client._waiting import Polling
 from lrsched_client.client import Client
 from lrsched_client.models import Report
 from lrsched_client.session import Session
@@ -159,7 +159,7 @@ class RemoteLR(LRScheduler):
                 group["momentum"] = momentum
 
 
-class RemotePlateau:
+class RemotePlateau(Polling):
     """``ReduceLROnPlateau`` decided by a service session, shared by every rank of a job.
 
     :meth:`step` reports this rank's metric for the next epoch, waits until every rank has
@@ -190,12 +190,9 @@ class RemotePlateau:
         poll_interval: float = 0.02,
         max_poll: float = 1.0,
     ) -> None:
+        super().__init__(rank, wait_timeout, poll_interval, max_poll)
         self.optimizer = optimizer
         self.session = session
-        self.rank = rank
-        self.wait_timeout = wait_timeout
-        self.poll_interval = poll_interval
-        self.max_poll = max_poll
         state = session.state()
         if len(state.lr) != len(optimizer.param_groups):
             raise ValueError(
@@ -208,8 +205,8 @@ class RemotePlateau:
 
     def step(self, metric: float | torch.Tensor) -> Report:
         """Report ``metric`` for the next epoch, wait for its decision, apply its lr."""
-        wait = Wait(self.wait_timeout, self.poll_interval, self.max_poll)
-        report = decide(self.session, self.epoch, float(metric), self._rank(), wait)
+        value, rank, epoch = float(metric), self._rank(), self.epoch
+        report = self._decided(lambda: self.session.report(epoch, value, rank), epoch)
         self._set_lrs(report.lr)
         self.epoch += 1
         return report
@@ -230,14 +227,6 @@ class RemotePlateau:
         """
         self.epoch = int(state_dict["epoch"])
         self._set_lrs(state_dict["_last_lr"])
-
-    def _rank(self) -> int:
-        if self.rank is not None:
-            return self.rank
-        distributed = torch.distributed
-        if distributed.is_available() and distributed.is_initialized():
-            return int(distributed.get_rank())
-        return 0
 
     def _set_lrs(self, lrs: tuple[float, ...] | list[float]) -> None:
         for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
