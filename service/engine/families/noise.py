@@ -2,13 +2,13 @@ r"""timm's deterministic lr noise, reproduced without torch.
 
 timm (``timm/scheduler/scheduler.py``, ``_calculate_noise``) seeds a fresh
 ``torch.Generator`` with ``noise_seed + t`` at every noisy step ``t`` and draws
-``torch.randn(1)`` (resampled until ``|n| < noise_pct``; its ``uniform`` type, ``torch.rand(1)``,
-is unreachable through the public schedulers' constructors). On CPU that is
+``torch.randn(1)``, resampled until ``|n| < noise_pct`` (its ``uniform`` type, ``torch.rand``,
+is out of reach: the public schedulers' constructors take no ``noise_type``). On CPU that is
 MT19937 seeded with the low 32 bits of the seed (``init_genrand``); a ``randn`` of one
 element is a double Box-Muller pair from two 53-bit uniforms (each from two 32-bit words,
 the first the high half), ``r cos(theta)`` first and ``r sin(theta)`` cached for the next
-draw, rounded to float32. This module
-runs the same generator for all noisy steps at once, in numpy.
+draw, rounded to float32. This module runs the same generator for all noisy steps at once,
+in numpy.
 """
 
 from __future__ import annotations
