@@ -151,12 +151,9 @@ def timm_curve(spec: dict[str, Any], lrs: list[float], ks: list[int]) -> list[li
     """The lr of every group after ``scheduler.step(k)``."""
     opt = _optimizer(lrs)
     kwargs = _kwargs(spec)
-    noise_type = kwargs.pop("noise_type", None)
     if isinstance(kwargs.get("noise_range_t"), list):
         kwargs["noise_range_t"] = tuple(kwargs["noise_range_t"])
     scheduler = getattr(TIMM, spec["type"].split(".", 1)[1])(opt, **kwargs)
-    if noise_type is not None:
-        scheduler.noise_type = noise_type
     rows: list[list[float]] = [[] for _ in lrs]
     for k in ks:
         scheduler.step(k)

@@ -1159,6 +1159,50 @@ def rejected_cases(p: Plan) -> None:
         "T_0",
         chain([S("ExponentialLR", gamma=0.9), S(wr, T_0=0)]),
     )
+    extreme_float_cases(p)
+
+
+def extreme_float_cases(p: Plan) -> None:
+    """Denormal, tiny and huge floats (issue #12, item 6 and its siblings)."""
+    cos = "CosineAnnealingLR"
+    for slug, t_max in [("subnormal", 1e-310), ("subnormal_negative", -1e-310)]:
+        p.bad(f"{cos}/reject_t_max_{slug}", "T_max", S(cos, T_max=t_max), steps=5)
+        p.bad(f"{cos}/reject_t_max_{slug}_eta", "T_max", S(cos, T_max=t_max, eta_min=0.01))
+        p.bad(f"ChainedScheduler/reject_cosine_t_max_{slug}", "T_max", chain([S(cos, T_max=t_max)]))
+        p.bad(
+            f"SequentialLR/reject_cosine_t_max_{slug}",
+            "T_max",
+            seq([S("ExponentialLR", gamma=0.9), S(cos, T_max=t_max, eta_min=0.01)], [3]),
+        )
+    p.bad(f"{cos}/reject_t_max_1e-307_at_step_6", "T_max", S(cos, T_max=1e-307), steps=7)
+    p.ok(f"{cos}/t_max_1e-307_before_overflow", S(cos, T_max=1e-307), steps=6)
+    p.ok(f"{cos}/t_max_1e-300", S(cos, T_max=1e-300), steps=40)
+    p.ok("ChainedScheduler/cosine_t_max_1e-300", chain([S(cos, T_max=1e-300)]), steps=40)
+    p.ok(f"{cos}/t_max_smallest_normal_restarts", S(cos, T_max=2.2250738585072014e-308), steps=8)
+    p.ok(f"{cos}/t_max_0_3", S(cos, T_max=0.3, eta_min=0.01), steps=40)
+    p.ok(f"{cos}/eta_min_1e300_step_0", S(cos, T_max=1, eta_min=1e300), steps=1)
+    ms = "MultiStepLR"
+    p.bad(f"{ms}/reject_gamma_power_overflows", "gamma", S(ms, milestones=[3, 3], gamma=1e300))
+    p.bad(
+        "SequentialLR/reject_multistep_gamma_power_overflows_at_construction",
+        "gamma",
+        seq([S("ExponentialLR", gamma=0.9), S(ms, milestones=[0, 0], gamma=1e300)], [1]),
+        steps=1,
+    )
+    p.ok(f"{ms}/gamma_1e200_one_milestone_at_a_time", S(ms, milestones=[3], gamma=1e200), steps=6)
+    p.bad(
+        "CyclicLR/reject_step_size_up_subnormal_scale_fn",
+        "step_size_up",
+        S(
+            "CyclicLR",
+            base_lr=0.001,
+            max_lr=0.01,
+            step_size_up=5e-324,
+            scale_fn="lambda x: 1 / (2.0 ** (x - 1))",
+            cycle_momentum=False,
+        ),
+        steps=3,
+    )
 
 
 def swalr_cases(p: Plan) -> None:

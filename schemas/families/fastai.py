@@ -8,10 +8,10 @@ a list, one per group (fastai's discriminative lrs).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from schemas.families.common import PositiveSteps, Real, config
 from schemas.fields import PerGroup, per_group
@@ -22,6 +22,25 @@ from service.engine.nodes import Node
 from service.engine.types import FloatArray
 
 _DOCS = "https://docs.fast.ai/callback.schedule.html#learner.{}"
+
+
+def _fastai_fraction(value: float) -> float:
+    """fastai's own checks of ``pct_start`` (``combine_scheds([pct, 1 - pct], ...)``):
+    ``assert sum(pcts) == 1.`` in float64, then ``assert torch.all(tensor([0, pct, 1 - pct])
+    >= 0)`` in float32, which lets through exactly ``[-2**-150, 1]`` (a tinier negative
+    rounds to ``-0.0``)."""
+    with np.errstate(over="ignore"):
+        refused = value + (1 - value) != 1.0 or np.float32(value) < 0 or np.float32(1 - value) < 0
+    if refused:
+        raise ValueError(
+            f"pct_start={value!r}: fastai asserts 0 <= pct_start <= 1 (AssertionError in "
+            "combine_scheds)"
+        )
+    return value
+
+
+PctStart = Annotated[Real, AfterValidator(_fastai_fraction)]
+"""The fraction of training in the first phase, checked as fastai checks it."""
 
 
 def _peaks(value: float | list[float] | None, groups: int, loc: Loc) -> FloatArray | None:
@@ -42,7 +61,7 @@ class FastaiOneCycle(BaseModel):
     lr_max: PerGroup | None = None
     div: Real = 25.0
     div_final: Real = 1e5
-    pct_start: Real = 0.25
+    pct_start: PctStart = 0.25
     moms: tuple[Real, Real, Real] = (0.95, 0.85, 0.95)
 
     def to_node(self, groups: int, loc: Loc) -> Node:
@@ -72,7 +91,7 @@ class FastaiFlatCos(BaseModel):
     n_iter: PositiveSteps
     lr: PerGroup | None = None
     div_final: Real = 1e5
-    pct_start: Real = 0.75
+    pct_start: PctStart = 0.75
 
     def to_node(self, groups: int, loc: Loc) -> Node:
         """The engine node."""

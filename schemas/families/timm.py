@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, Tag, model_validator
+from pydantic import BaseModel, Field, Tag, field_validator, model_validator
 
 from schemas.families.common import NonNegative, PositiveSteps, Real, Steps, config
 from schemas.fields import MAX_INT, BoundedInt
@@ -37,18 +37,33 @@ class _Noise(BaseModel):
         default=None,
         description="Noisy steps: `t >= n` for a number, `a <= t < b` for `[a, b]`; none if null.",
     )
-    noise_type: Literal["normal", "uniform"] = "normal"
+    noise_type: Annotated[
+        object,
+        Field(
+            description="Not accepted: timm 1.0.31's public schedulers take no `noise_type` "
+            "(TypeError); their noise is `normal`.",
+        ),
+    ] = None
     noise_pct: Annotated[float, Field(gt=0.0, le=1e6, allow_inf_nan=False), A_NUMBER] = 0.67
     noise_std: Real = 1.0
     noise_seed: Annotated[int, Field(ge=0, le=2**62), AN_INTEGER] = 42
     t_in_epochs: Boolean = True
     initialize: Boolean = True
 
+    @field_validator("noise_type")
+    @classmethod
+    def _no_noise_type(cls, value: object) -> object:
+        """timm's base ``Scheduler`` has a ``noise_type``, but none of the public schedulers
+        (cosine, tanh, poly, step, multistep) takes it: passing it raises TypeError."""
+        raise ValueError(
+            "timm 1.0.31's schedulers take no noise_type (TypeError: unexpected keyword "
+            "argument 'noise_type'); their noise is always normal"
+        )
+
     def _noise(self) -> timm.Noise:
         range_t = self.noise_range_t
         return timm.Noise(
             tuple(range_t) if isinstance(range_t, list) else range_t,  # type: ignore[arg-type]
-            self.noise_type,
             self.noise_pct,
             self.noise_std,
             self.noise_seed,

@@ -66,6 +66,7 @@ _SLOW: dict[str, tuple[int, int]] = {
     "log2": (4, 1),
     "log10": (4, 1),
     "log with a base": (10, 2),
+    "round to digits": (900, 6),
 }
 """Work per argument and call floors of the operations that cost more than one unit and one
 floor (every other operation, literals and the argument included), measured at their worst
@@ -73,7 +74,10 @@ here in units of about 2 ns: ``**`` 150 ns (``0.95 ** 20000``: a subnormal resul
 ``//`` 900 ns (``1e308 % 1e-300``: a remainder over 2,000 bits of exponent) but 25 ns for the
 argument by a constant of magnitude 1 or more (``epoch // 30``: at most 50 bits), ``sin`` and
 ``cos`` 65 ns (huge arguments need an exact reduction), ``exp`` 75 ns (subnormal results),
-``tan`` and logarithms 5-8 ns; ``**`` costs 22 us a call, ``%``, ``//`` and ``log(x, b)`` 14 us."""
+``tan`` and logarithms 5-8 ns; ``**`` costs 22 us a call, ``%``, ``//`` and ``log(x, b)`` 14 us.
+``round(x, ndigits)`` is charged at its worst, every element rounded by Python itself (1.7 us
+here: scaled values past 2**52, or ``|ndigits| > 22``), and 6 floors for its dozen numpy calls;
+ordinary arguments take 20-30 ns."""
 
 Span = tuple[int, int, int | None, int | None]
 """Where a node's source is, as ``ast`` gives it: its first and last line (1-based) and its
@@ -141,10 +145,13 @@ _CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e, "inf": math.inf}
 _MATH_FUNCTIONS = frozenset(
     {"floor", "ceil", "sqrt", "exp", "log", "log2", "log10", "cos", "sin", "tan", "tanh", "pow"}
 )
-_BUILTIN_FUNCTIONS = frozenset({"min", "max", "abs", "pow"})
+_BUILTIN_FUNCTIONS = frozenset({"min", "max", "abs", "pow", "float", "int", "round"})
 _BARE_FUNCTIONS = _MATH_FUNCTIONS | _BUILTIN_FUNCTIONS
 _ARITIES: dict[str, tuple[int, int]] = {"min": (2, MAX_ARGUMENTS), "max": (2, MAX_ARGUMENTS)}
-_ARITIES |= {"log": (1, 2), "pow": (2, 2)}
+_ARITIES |= {"log": (1, 2), "pow": (2, 2), "round": (1, 2)}
+MAX_NDIGITS = 400
+"""``round(x, n)`` is the same for every ``n`` beyond this magnitude (floats are below 1e309):
+larger ones are clamped, so Python never builds ``10 ** n`` of a huge ``n``."""
 
 
 def _never(argument: ops.Floats, result: ops.Floats) -> ops.Flags:
@@ -482,11 +489,15 @@ class Compiler:
         if name in ("pow", "math.pow"):
             exponent = (node.args[1], *compiled[1])
             return self.power(node, first, exponent, always_float=name == "math.pow")
+        if name == "float":
+            return partial(_unary, ops.to_float, first)
         where = span(node)
-        if name in ("floor", "ceil"):
-            rounding = np.floor if name == "floor" else np.ceil
+        if name == "round" and len(programs) == 2:
+            self.charge("round to digits")
+            return partial(_round_digits, self.ndigits(node.args[1]), first)
+        if name in _TO_INT:
             not_finite = self.code("cannot convert infinity or NaN to an integer", where)
-            return partial(_round_to_int, rounding, not_finite, first)
+            return partial(_round_to_int, _TO_INT[name], not_finite, first)
         if name == "log" and len(programs) == 2:
             base = programs[1]
             self.charge("log with a base")
@@ -498,6 +509,27 @@ class Compiler:
             self.charge(name)
         code = self.code(why, where) if why else 0
         return partial(_float_function, ufunc, invalid, code, first)
+
+    def ndigits(self, node: ast.expr) -> int:
+        """``round``'s second argument: an integer literal (clamped to :data:`MAX_NDIGITS`)."""
+        number = _literal_value(node)
+        literal = node.operand if isinstance(node, ast.UnaryOp) else node
+        if (
+            number is None
+            or not isinstance(literal, ast.Constant)
+            or isinstance(literal.value, float)
+        ):
+            raise self.fail("round()'s ndigits must be an integer literal", node)
+        return int(max(-MAX_NDIGITS, min(MAX_NDIGITS, number)))
+
+
+_TO_INT: dict[str, ops.FloatUfunc] = {
+    "floor": np.floor,
+    "ceil": np.ceil,
+    "int": np.trunc,
+    "round": np.rint,
+}
+"""The functions that turn a number into an int, and how (``np.rint``: half to even)."""
 
 
 _KINDS: dict[type[ast.expr], Callable[[Compiler, Any], tuple[Program, bool]]] = {
@@ -596,6 +628,10 @@ def _round_to_int(
     rounding: ops.FloatUfunc, not_finite: int, operand: Program, x: ops.Floats
 ) -> ops.Value:
     return ops.round_to_int(operand(x), rounding, not_finite)
+
+
+def _round_digits(ndigits: int, operand: Program, x: ops.Floats) -> ops.Value:
+    return ops.round_digits(operand(x), ndigits)
 
 
 def _logarithm_base(

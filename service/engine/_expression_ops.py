@@ -224,15 +224,92 @@ def absolute(operand: Value) -> Value:
 
 
 def round_to_int(operand: Value, rounding: FloatUfunc, not_finite: int) -> Value:
-    """``math.floor`` / ``math.ceil``: an int; a float inf (OverflowError) or NaN (ValueError)
-    raises. Ints pass through unchanged."""
+    """``math.floor`` / ``math.ceil`` / ``int`` (``np.trunc``) / ``round`` (``np.rint``, half to
+    even): an int; a float inf (OverflowError) or NaN (ValueError) raises. Ints pass through
+    unchanged. An int has no sign of zero: ``int(-0.5)`` is ``0``, not ``-0.0``."""
     invalid = ~operand.is_int & ~np.isfinite(operand.values)
-    values = rounding(operand.values)
+    values = rounding(operand.values) + 0.0
     return Value(
         values,
         np.ones(values.shape, dtype=np.bool_),
         _raise_where(operand.error, invalid, not_finite),
     )
+
+
+def to_float(operand: Value) -> Value:
+    """``float(a)``: the same number, as a float (ints beyond float range already raised)."""
+    return Value(operand.values, np.zeros(operand.values.shape, dtype=np.bool_), operand.error)
+
+
+EXACT_POWERS_OF_TEN = 22
+"""``10.0 ** n`` is exact in float64 up to this ``n``."""
+
+
+def round_digits(operand: Value, ndigits: int) -> Value:
+    """``round(a, ndigits)``: a float rounded to ``ndigits`` decimals (an int to a multiple of
+    ``10 ** -ndigits``), keeping its type; infinities and NaN pass through.
+
+    Python rounds the float's exact binary value, half to even, and converts the decimal back
+    with correct rounding. Here the exact scaled value ``a * 10**n`` (``a / 10**-n``) is known
+    as a float plus the sign of its rounding error (:func:`_scaled_exactly`), which decides
+    the rounding exactly; scaling the integer back is correctly rounded, as Python's
+    conversion is. Elements out of that method's reach (a scaled value past 2**52 or not
+    finite, ``|ndigits| > 22``) are rounded by Python itself, one by one.
+    """
+    x, is_int = operand.values, operand.is_int
+    scaled, error_sign = _scaled_exactly(x, ndigits)
+    # Only a scaled value exactly halfway between integers can round the other way than the
+    # exact one (which is within half an ulp of it): then the error's sign decides.
+    halfway = np.abs(np.fmod(2 * scaled, 2.0)) == 1.0
+    rounded = np.where(
+        halfway & (error_sign != 0), np.floor(scaled) + (error_sign > 0), np.rint(scaled)
+    )
+    rounded = np.copysign(rounded, scaled)  # a negative float rounded to 0 is -0.0
+    scale = 10.0 ** min(abs(ndigits), EXACT_POWERS_OF_TEN)
+    values = rounded / scale if ndigits >= 0 else rounded * scale
+    unchanged = is_int & (ndigits >= 0)
+    values = np.where(unchanged, x, values)
+    unclear = ~np.isfinite(scaled) | (np.abs(scaled) >= 2.0**52)
+    if abs(ndigits) > EXACT_POWERS_OF_TEN:
+        unclear = np.ones(x.shape, dtype=np.bool_)
+    unclear &= ~unchanged & (operand.error == 0) & ~(is_int & ~np.isfinite(x))
+    for i in np.flatnonzero(unclear).tolist():
+        values[i] = float(round(int(x[i]) if is_int[i] else float(x[i]), ndigits))
+    values = np.where(is_int, values + 0.0, values)
+    return Value(values, is_int, operand.error)
+
+
+def _scaled_exactly(x: Floats, ndigits: int) -> tuple[Floats, Floats]:
+    """``t = fl(x * 10**n)`` (``fl(x / 10**-n)``) and the sign of ``exact - t``.
+
+    Error-free transformations (Dekker's product with Veltkamp's split, no fused multiply-add
+    needed): for ``n >= 0`` the product's rounding error is computed exactly; for ``n < 0``
+    the sign of ``x - t * 10**-n`` is, from the exact product ``t * 10**-n`` (``x`` minus its
+    leading part is exact, being a subtraction of close numbers). Only used where ``|t| <
+    2**52``, where no intermediate overflows or underflows matters.
+    """
+    scale = 10.0 ** min(abs(ndigits), EXACT_POWERS_OF_TEN)
+    if ndigits >= 0:
+        scaled = x * scale
+        return scaled, np.sign(_product_error(x, scale, scaled))
+    scaled = x / scale
+    leading = scaled * scale
+    return scaled, np.sign((x - leading) - _product_error(scaled, scale, leading)) / scale
+
+
+def _product_error(a: Floats, b: float, product: Floats) -> Floats:
+    """``a * b - product`` exactly, for ``product = fl(a * b)`` (Dekker's TwoProduct)."""
+    a_high, a_low = _split(a)
+    b_high, b_low = _split(np.asarray(b))
+    error: Floats = ((a_high * b_high - product) + a_high * b_low + a_low * b_high) + a_low * b_low
+    return error
+
+
+def _split(a: Floats) -> tuple[Floats, Floats]:
+    """Veltkamp's split of ``a`` into two halves of 26 bits, ``high + low == a`` exactly."""
+    c = 134217729.0 * a  # 2**27 + 1
+    high = c - (c - a)
+    return high, a - high
 
 
 def float_function(

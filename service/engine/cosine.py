@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -62,7 +61,15 @@ class CosineAnnealingLR(Leaf):
             self._zero_t_max(epochs)
         restart_branch = np.mod(epochs - 1 - t, 2 * t) == 0
         e = epochs.astype(np.float64)
-        numerators = 1 + np.cos(np.pi * e / t)
+        angles = np.pi * e / t
+        fail_where(
+            ~restart_branch & np.isinf(angles),
+            f"T_max={t!r}: pi * k / T_max overflows, and PyTorch's math.cos raises "
+            "ValueError (math domain error)",
+            (*self.loc, "T_max"),
+            at=epochs,
+        )
+        numerators = 1 + np.cos(angles)
         denominators = 1 + np.cos(np.pi * (e - 1) / t)
         fail_where(
             ~restart_branch & (denominators == 0),
@@ -73,9 +80,21 @@ class CosineAnnealingLR(Leaf):
         with np.errstate(divide="ignore", invalid="ignore"):
             ratios = numerators / np.where(restart_branch, 1.0, denominators)
         a = np.where(restart_branch, 1.0, ratios)
-        bump = (self.base_lrs[:, None] - eta) * (1 - math.cos(math.pi / t)) / 2
+        # pi / T_max overflows only where pi * 1 / T_max does, and step 1 never restarts.
+        bump = (self.base_lrs[:, None] - eta) * (1 - np.cos(np.pi / t)) / 2
         b = np.where(restart_branch, bump, eta - a * eta)
         return Maps(np.broadcast_to(a, (groups, n)).copy(), np.broadcast_to(b, (groups, n)).copy())
+
+    @property
+    def history_dependent(self) -> bool:
+        """A period shorter than one step (``0 < |T_max| < 1``) is stepped like PyTorch.
+
+        There the angle grows by more than pi per step, so PyTorch's own rounding of
+        ``pi * k / T_max`` decides the values; and with a tiny ``T_max`` its float test
+        ``(k - 1 - T_max) % (2 T_max) == 0`` takes the additive branch at steps the closed
+        form knows nothing of, and ``pi * k / T_max`` overflows (ValueError) at some step.
+        """
+        return 0 < abs(self.t_max) < 1
 
     def closed_form(self, epochs: IntArray) -> Maps:
         if self.t_max == 0:
@@ -92,7 +111,11 @@ class CosineAnnealingLR(Leaf):
         if self.t_max == 0:
             self._zero_t_max(k[k > 0])
             return self.base_lrs[:, None] * np.ones(k.shape), None
-        return self.closed_form(k).b, None
+        if self.history_dependent:
+            return None
+        values = self.closed_form(k).b
+        values[:, k == 0] = self.base_lrs[:, None]  # construction leaves the lr as it is
+        return values, None
 
     def standalone_steps(
         self,
@@ -107,10 +130,10 @@ class CosineAnnealingLR(Leaf):
         The closed form with the angle reduced exactly (:math:`k \bmod 2T`), by
         angle-addition tables (:func:`fastmath.cos_affine`); when ``2 T`` is an integer the
         curve is periodic and one period is computed and tiled. ``None`` where the general
-        path must answer (``T_max = 0``, values that could overflow). ``out`` (groups, n),
-        if given, receives the values.
+        path must answer (``T_max = 0``, periods shorter than a step, values that could
+        overflow). ``out`` (groups, n), if given, receives the values.
         """
-        if self.t_max == 0:
+        if self.t_max == 0 or self.history_dependent:
             return None
         rows = _cosine_rows(self.base_lrs, self.eta_min)
         if rows is None:
@@ -122,6 +145,8 @@ class CosineAnnealingLR(Leaf):
         fastmath.cos_affine(angles, m, [Affine(a, b, lr[g]) for g, (a, b) in enumerate(rows)])
         for g in range(len(rows)):
             fastmath.tile(lr[g], m, n)
+        if start == 0 and n:
+            lr[:, 0] = self.base_lrs  # construction leaves the lr as it is
         return lr, None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import numpy as np
@@ -143,7 +144,10 @@ class CyclicLR(Leaf):
             # PyTorch calls scale_fn at every step on the way to the requested ones.
             last = int(k[-1])
             cycle_mode = self.scale_mode == "cycle"
-            top = int(np.floor(1 + last / self.total_size)) if cycle_mode else last
+            cycle = float(np.floor(1 + last / self.total_size)) if cycle_mode else last
+            # A cycle that overflows fails in get_lr below, after scale_fn's first call
+            # (cycle 1, at construction) and before any later one.
+            top = int(cycle) if math.isfinite(cycle) else 1
             failure = first_failure_up_to(self.scale_fn, top, first=1 if cycle_mode else 0)
             if failure is not None:
                 value, reason = failure

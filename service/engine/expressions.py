@@ -6,13 +6,15 @@ callables of one int. On the wire they are strings, either lambda source
 ``epoch`` (``"max(0.0, 1 - epoch / 100)"``). :func:`compile_expression` parses the string once
 with :func:`ast.parse`, accepts only the small language of API.md ("Expressions") and builds a
 function evaluating it over a whole int64 array of arguments with numpy: no Python loop over
-elements, and never ``eval``/``exec``/``compile``.
+elements (but for ``round(x, n)`` of arguments exact float arithmetic cannot settle, which
+Python's own ``round`` rounds one by one), and never ``eval``/``exec``/``compile``.
 
 Language: int/float literals and ``True``/``False``; the argument; ``+ - * / // % **``, unary
 ``-``/``+``; comparisons, chained too; ``a if c else b``; ``and``/``or``/``not``; the functions
-``min max abs pow`` (builtins) and ``floor ceil sqrt exp log log2 log10 cos sin tan tanh``, the
-constants ``pi e inf``, those also as ``math.<name>`` (plus ``math.pow``). An argument named ``e``
-shadows the constant ``e``.
+``min max abs pow float int round`` (builtins) and ``floor ceil sqrt exp log log2 log10 cos sin
+tan tanh``, the constants ``pi e inf``, those also as ``math.<name>`` (plus ``math.pow``). An
+argument named ``e`` shadows the constant ``e``. ``int``, ``round(x)``, ``floor`` and ``ceil``
+return ints (``round`` half to even); ``round(x, n)`` takes an integer literal ``n``.
 
 Semantics are Python's, element by element (see ``_expression_ops``), including where Python
 raises: :meth:`Expression.evaluate` finds the arguments at which the lambda would raise (or

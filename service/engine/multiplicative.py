@@ -103,8 +103,19 @@ class MultiStepLR(Leaf):
         counts: IntArray = (right - left).astype(np.int64)
         return counts
 
+    def _fail_where_power_overflows(self, counts: IntArray, epochs: IntArray) -> None:
+        """PyTorch's ``gamma ** n`` is a Python float power: OverflowError past float64."""
+        fail_where(
+            np.isinf(np.power(self.gamma, counts.astype(np.float64))),
+            f"gamma={self.gamma!r}: gamma ** (milestones reached at once) overflows "
+            "(PyTorch raises OverflowError)",
+            (*self.loc, "gamma"),
+            at=epochs,
+        )
+
     def get_lr(self, epochs: IntArray, initial: bool) -> Maps:
         counts = self._count_at(epochs)
+        self._fail_where_power_overflows(counts, epochs)
         factors = np.where(counts > 0, np.power(self.gamma, counts.astype(np.float64)), 1.0)
         return Maps.factor(
             np.broadcast_to(factors, (self.optimizer.groups, epochs.shape[0])).copy()
@@ -112,6 +123,7 @@ class MultiStepLR(Leaf):
 
     def closed_form(self, epochs: IntArray) -> Maps:
         passed = np.searchsorted(self.milestones, epochs, side="right")
+        self._fail_where_power_overflows(passed, epochs)
         return Maps.absolute(
             self.base_lrs[:, None] * np.power(self.gamma, passed.astype(np.float64))
         )
@@ -120,6 +132,10 @@ class MultiStepLR(Leaf):
         reached = self.milestones[
             (self.milestones >= 0) & (self.milestones == np.floor(self.milestones))
         ]
+        if k.size:
+            # The recursion raises at the first milestone reached often enough at once.
+            at, counts = np.unique(reached[reached <= k.max()], return_counts=True)
+            self._fail_where_power_overflows(counts, at.astype(np.int64))
         passed = np.searchsorted(reached, k, side="right")
         return self.base_lrs[:, None] * np.power(self.gamma, passed.astype(np.float64)), None
 
@@ -223,6 +239,11 @@ class LinearLR(Leaf):
             last_factor = 1.0 + (e - s) / (t * s + (last - 1) * (e - s))
             before = self.base_lrs * (s + (e - s) * (last - 1) / t)
             values = np.where(k >= last, (before * last_factor)[:, None], values)
+        first = self.base_lrs * s * (1.0 + (e - s) / (t * s))
+        if not np.isfinite(first).all():
+            # A subnormal start_factor: PyTorch's first factor overflows, and its lr is not
+            # finite from step 1 on (inf, or nan where base_lr * start_factor is 0).
+            values = np.where(k >= 1, first[:, None], values)
         return values, None
 
 

@@ -42,6 +42,9 @@ NAMESPACE: dict[str, Any] = {
     "max": max,
     "abs": abs,
     "pow": pow,
+    "float": float,
+    "int": int,
+    "round": round,
     "pi": math.pi,
     "e": math.e,
     "inf": math.inf,
@@ -874,7 +877,7 @@ LEAVES = ["step", "step", "step", "0", "1", "2", "3", "7", "True", "False"]
 LEAVES += ["0.0", "0.5", "2.5", "1e-3", "100.0", "1e300", "pi", "e", "math.e", "inf"]
 BINARY = ["+", "-", "*", "/", "//", "%", "**"]
 COMPARISONS = ["<", "<=", ">", ">=", "==", "!="]
-ONE_ARGUMENT = [*FUNCTIONS, "abs", *(f"math.{name}" for name in FUNCTIONS)]
+ONE_ARGUMENT = [*FUNCTIONS, "abs", "float", "int", "round", *(f"math.{name}" for name in FUNCTIONS)]
 TWO_ARGUMENTS = ["pow", "math.pow", "log", "math.log"]
 
 

@@ -247,12 +247,6 @@ def test_noise_matches_live_torch() -> None:
                 break
         expected.append(value)
     assert noise.normal_noise(seeds, 0.3, 1.0).tolist() == expected
-    uniform = []
-    for seed in seeds:
-        generator = torch.Generator()
-        generator.manual_seed(int(seed))
-        uniform.append(2 * (torch.rand(1, generator=generator).item() - 0.5) * 0.5)
-    assert noise.uniform_noise(seeds, 0.5).tolist() == uniform
 
 
 # -- fastai -------------------------------------------------------------------------------

@@ -75,7 +75,7 @@ RANGES = [
 
 
 @pytest.mark.parametrize("steps", RANGES)
-@pytest.mark.parametrize("t_max", [1, 7, 1000, 250_000, 2.5, 123.7, -77, -0.3, 10**15, 1e-3])
+@pytest.mark.parametrize("t_max", [1, 7, 1000, 250_000, 2.5, 123.7, -77, -1, 10**15])
 def test_cosine_annealing_matches_the_formula(t_max: float, steps: StepRange) -> None:
     spec = {"type": "CosineAnnealingLR", "T_max": t_max, "eta_min": 0.001}
     lr = curve(spec, [0.1, 2.0], steps).lr
@@ -94,6 +94,20 @@ def test_cosine_annealing_agrees_with_the_general_closed_form_at_small_steps(
     spec = {"type": "CosineAnnealingLR", "T_max": t_max}
     expected, _ = general(spec, [0.1], steps)
     np.testing.assert_allclose(curve(spec, [0.1], steps).lr, expected, rtol=1e-11, atol=1e-15)
+
+
+@pytest.mark.parametrize("t_max", [-0.3, 1e-3, 0.75, 2.2250738585072014e-308])
+def test_a_period_shorter_than_a_step_is_pytorchs_recursion(t_max: float) -> None:
+    """``0 < |T_max| < 1`` declines the fast forms and steps PyTorch's recursion: the same
+    bits as the scheduler inside a ChainedScheduler (always stepped)."""
+    steps = StepRange(0, 3000, 1)
+    spec = {"type": "CosineAnnealingLR", "T_max": t_max, "eta_min": 0.001}
+    chained = {"type": "ChainedScheduler", "schedulers": [spec]}
+    lr = curve(spec, [0.1, 2.0], steps).lr
+    np.testing.assert_array_equal(lr, curve(chained, [0.1, 2.0], steps).lr)
+    np.testing.assert_array_equal(lr[:, 0], [0.1, 2.0])
+    root = build(SPEC.validate_python(spec), 1)
+    assert lr_chunks(root, np.array([0.1]), steps, np.dtype(np.float64)) is None
 
 
 def test_cosine_annealing_t_max_zero_still_fails_at_the_first_step() -> None:

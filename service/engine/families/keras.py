@@ -37,7 +37,13 @@ def exponential_decay(
 
 def piecewise_constant(boundaries: Sequence[float], values: Sequence[float]) -> Value:
     r"""``PiecewiseConstantDecay``: ``values[0]`` for :math:`k \le b_0`, ``values[j]`` for
-    :math:`b_{j-1} < k \le b_j`, ``values[-1]`` for :math:`k > b_{-1}` (one step *after* b)."""
+    :math:`b_{j-1} < k \le b_j`, ``values[-1]`` for :math:`k > b_{-1}` (one step *after* b).
+
+    Keras casts each boundary whose dtype differs from the step's to the step's integer
+    dtype first, which truncates toward zero: ``-0.5`` becomes ``0``, so step 0 is already
+    past it (for a positive ``b``, :math:`k \le b` and :math:`k \le trunc(b)` agree).
+    """
+    boundaries = np.trunc(np.asarray(boundaries, dtype=np.float64)).tolist()
 
     def value(k: IntArray) -> FloatArray:
         kf = k.astype(np.float64)

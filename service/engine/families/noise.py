@@ -2,12 +2,13 @@ r"""timm's deterministic lr noise, reproduced without torch.
 
 timm (``timm/scheduler/scheduler.py``, ``_calculate_noise``) seeds a fresh
 ``torch.Generator`` with ``noise_seed + t`` at every noisy step ``t`` and draws
-``torch.randn(1)`` (resampled until ``|n| < noise_pct``) or ``torch.rand(1)``. On CPU that is
+``torch.randn(1)``, resampled until ``|n| < noise_pct`` (its ``uniform`` type, ``torch.rand``,
+is out of reach: the public schedulers' constructors take no ``noise_type``). On CPU that is
 MT19937 seeded with the low 32 bits of the seed (``init_genrand``); a ``randn`` of one
 element is a double Box-Muller pair from two 53-bit uniforms (each from two 32-bit words,
 the first the high half), ``r cos(theta)`` first and ``r sin(theta)`` cached for the next
-draw, rounded to float32; ``rand`` is ``(word & (2^24 - 1)) / 2^24`` as float32. This module
-runs the same generator for all noisy steps at once, in numpy.
+draw, rounded to float32. This module runs the same generator for all noisy steps at once,
+in numpy.
 """
 
 from __future__ import annotations
@@ -123,12 +124,4 @@ def normal_noise(seeds: IntArray, noise_pct: float, noise_std: float) -> FloatAr
                 f"noise_pct={noise_pct}: none of the first {MAX_DRAWS} normal draws is below it"
             )
         pairs = min(pairs * 8, MAX_DRAWS // 2)
-    return result
-
-
-def uniform_noise(seeds: IntArray, noise_pct: float) -> FloatArray:
-    """timm's ``uniform`` noise per seed: ``2 (rand - 0.5) noise_pct``."""
-    words = mt19937_words(seeds, 1)[:, 0]
-    u = (words & np.uint32(0xFFFFFF)).astype(np.float64) * 2.0**-24
-    result: FloatArray = 2 * (u - 0.5) * noise_pct
     return result

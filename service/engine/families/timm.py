@@ -50,10 +50,12 @@ class Cycles:
 
 @dataclass(frozen=True, slots=True)
 class Noise:
-    """timm's ``noise_range_t`` (int: from t on; pair: [a, b)), type, pct, std, seed."""
+    """timm's ``noise_range_t`` (int: from t on; pair: [a, b)), pct, std, seed.
+
+    The noise is ``normal``: timm's public schedulers take no ``noise_type``.
+    """
 
     range_t: int | tuple[int, int] | None
-    kind: str
     pct: float
     std: float
     seed: int
@@ -148,18 +150,15 @@ def _with_warmup_and_noise(
     noisy = noise_.applies(k)
     if noisy.any():
         seeds = noise_.seed + k[noisy]
-        if noise_.kind == "normal":
-            try:
-                n = noise.normal_noise(seeds, noise_.pct, noise_.std)
-            except ValueError as error:
-                raise ScheduleError(str(error), (*loc, "noise_pct")) from None
-        else:
-            n = noise.uniform_noise(seeds, noise_.pct)
+        try:
+            n = noise.normal_noise(seeds, noise_.pct, noise_.std)
+        except ValueError as error:
+            raise ScheduleError(str(error), (*loc, "noise_pct")) from None
         out[:, noisy] = out[:, noisy] + out[:, noisy] * n[None, :]
     return out
 
 
-NO_NOISE = Noise(None, "normal", 0.67, 1.0, 42)
+NO_NOISE = Noise(None, 0.67, 1.0, 42)
 
 
 def cosine_shape(k_decay: float) -> Shape:
