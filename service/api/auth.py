@@ -73,6 +73,11 @@ async def require_api_key(
     return key_fingerprint(matched)
 
 
+async def api_key_gate(request: Request) -> str:
+    """:func:`require_api_key` of the request alone (its direct form, for route shortcuts)."""
+    return await require_api_key(request, await _api_key_header(request))
+
+
 Owner = Annotated[str, Depends(require_api_key)]
 """The fingerprint of the request's API key (:data:`NO_KEY` with keys off)."""
 

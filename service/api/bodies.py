@@ -38,18 +38,19 @@ _STATUS = {
 class GatedRoute(APIRoute):
     """An :class:`APIRoute` whose JSON body passes :func:`admit` before anything else."""
 
-    async def respond(self, request: Request, declared: Handler) -> Response:
-        """The answer to an admitted request (the declared route's, unless overridden)."""
-        return await declared(request)
+    def admitted(self, declared: Handler) -> Handler:
+        """What answers an admitted request: the declared route, unless overridden."""
+        return declared
 
     def get_route_handler(self) -> Handler:
         declared = super().get_route_handler()
         if self.body_field is None:
             return declared
+        answer = self.admitted(declared)
 
         async def handler(request: Request) -> Response:
             await admit(request)
-            return await self.respond(request, declared)
+            return await answer(request)
 
         return handler
 

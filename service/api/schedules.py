@@ -24,8 +24,7 @@ from schemas.requests import ScheduleRequest
 from schemas.responses import ScheduleResponse
 from schemas.schedules import SCHEDULE_MODELS, build
 from service import encoding, metrics
-from service.api.auth import require_api_key
-from service.api.shortcuts import ShortcutRoute
+from service.api.shortcuts import Passed, ShortcutRoute
 from service.cache import Entry, curve_cache
 from service.config import Settings
 from service.curve_pool import Ticket, curve_pool
@@ -49,11 +48,12 @@ class CurveRoute(ShortcutRoute):
     request (body, content type, ``Accept``, ``?series=``) the cache remembers is answered
     from the cached entry before any parsing or validation. Any other request with a JSON
     body that validates is answered as the declared route would, without FastAPI's
-    per-request dependency and body machinery. The API key is checked either way; anything
-    else, including every refusal of the request itself, goes through the declared route.
+    per-request dependency and body machinery. The router's dependencies (the API key) run
+    first either way; anything else, including every refusal of the request itself, goes
+    through the declared route.
     """
 
-    async def shortcut(self, request: Request) -> Response | None:
+    async def shortcut(self, request: Request, passed: Passed) -> Response | None:
         return await _answer_directly(request)
 
 
@@ -222,41 +222,34 @@ async def _answer(request: ScheduleRequest, http: Request) -> Response:
         if ticket is not None:
             ticket.close()
     metrics.CURVE_CACHE.labels(result="hit" if hit else "miss").inc()
-    cache.remember(_raw_request(http, await http.body(), media_type, series), tag)
+    cache.remember(_raw_request(http, await http.body()), tag)
     return encoding.SlicedResponse(
         entry.body, media_type=entry.media_type, headers=headers | entry.headers
     )
 
 
-def _raw_request(http: Request, body: bytes, media_type: str, series: str) -> bytes:
-    """Everything that selects the answer to a request, as one key (see CurveRoute)."""
+def _raw_request(http: Request, body: bytes) -> bytes:
+    """Everything that selects the answer to a request, as one key (see CurveRoute): the
+    raw ``Accept``, ``?series=``, content type and body."""
+    accept = http.headers.get("accept", "")
+    series = http.query_params.get("series", "")
     content_type = http.headers.get("content-type", "")
-    return b"\0".join((media_type.encode(), series.encode(), content_type.encode(), body))
+    return b"\0".join((accept.encode(), series.encode(), content_type.encode(), body))
 
 
 async def _answer_directly(http: Request) -> Response | None:
     """The answer to a repeat (from the cache) or to a well-formed request; ``None`` for
-    anything the declared route must answer."""
+    anything the declared route must answer. The route's gates have passed (see
+    :class:`service.api.shortcuts.ShortcutRoute`); a request the cache does not remember
+    is answered by :func:`_answer`, which makes the declared route's checks."""
     body = await http.body()
-    series = http.query_params.get("series", "lr")
-    media_type = encoding.negotiate(http.headers.get("accept"))
-    if media_type is None or series not in ("lr", "momentum"):
-        return None
-    found = curve_cache(http).recall(_raw_request(http, body, media_type, series))
+    found = curve_cache(http).recall(_raw_request(http, body))
     if found is None:
-        content_type = http.headers.get("content-type", "")
-        if (
-            content_type.partition(";")[0].strip().lower() != "application/json"
-            or http.app.dependency_overrides
-        ):
-            return None
         try:
             request = ScheduleRequest.model_validate_json(body)
         except ValidationError:
             return None
-        await require_api_key(http, http.headers.get("x-api-key"))
         return await _answer(request, http)
-    await require_api_key(http, http.headers.get("x-api-key"))
     tag, entry = found
     headers = {"ETag": tag, "Vary": "Accept"}
     if encoding.matches(http.headers.get("if-none-match"), tag):

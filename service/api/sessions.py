@@ -17,7 +17,6 @@ from fastapi import (
     status,
 )
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import ValidationError
 
 from schemas.early_stopping import EarlyStopping
@@ -36,7 +35,7 @@ from service import metrics, sessions
 from service.api.auth import Owner, require_api_key
 from service.api.deps import AsyncUpdatesDep, StoreDep, TenantDep
 from service.api.early_stopping import progress as stopping_progress
-from service.api.shortcuts import ShortcutRoute
+from service.api.shortcuts import Passed, ShortcutRoute
 from service.engine.errors import ScheduleError
 from service.engine.plateau import PlateauConfig, PlateauState
 from service.store_holder import StoreHolder
@@ -194,12 +193,13 @@ def _lrs(lr: float | list[float] | None, fallback: list[float] | None) -> tuple[
 
 class ReportRoute(ShortcutRoute):
     """The report route, with a shortcut for the well-formed report every rank sends: a
-    report with a bearer token and a body that validates is checked and applied directly;
-    anything else, and anything under dependency overrides (tests), takes the declared route.
+    report whose body validates is checked and applied directly, its refusals (401 without
+    a bearer token, 403, 404, 409) raised as the declared route raises them; anything else
+    takes the declared route.
     """
 
-    async def shortcut(self, request: Request) -> Response | None:
-        return await _report_directly(request)
+    async def shortcut(self, request: Request, passed: Passed) -> Response | None:
+        return await _report_directly(request, passed[require_api_key])
 
 
 async def report_metric(
@@ -232,27 +232,19 @@ router.add_api_route(
 )
 
 
-async def _report_directly(http: Request) -> Response | None:
-    """:func:`report_metric` for a well-formed report, checked as the declared route would;
-    ``None`` for anything the declared route must answer."""
-    scheme, token = get_authorization_scheme_param(http.headers.get("authorization"))
-    session_id = http.path_params.get("session_id", "")
-    content_type = http.headers.get("content-type", "")
-    if (
-        scheme.lower() != "bearer"
-        or not token
-        or len(session_id) > SESSION_ID_MAX_LENGTH
-        or content_type.partition(";")[0].strip().lower() != "application/json"
-        or http.app.dependency_overrides
-    ):
-        return None
+async def _report_directly(http: Request, owner: str) -> Response | None:
+    """:func:`report_metric` for a well-formed report of ``owner`` (the router's API-key
+    gate passed), checked as the declared route would; ``None`` for anything the declared
+    route must answer."""
     try:
         body = ReportRequest.model_validate_json(await http.body())
     except ValidationError:
         return None
-    owner = await require_api_key(http, http.headers.get("x-api-key"))
+    token = bearer_token(await _bearer(http))
     holder: StoreHolder = http.app.state.store
-    return await _report(async_updates(holder.get()), session_id, token, owner, body)
+    return await _report(
+        async_updates(holder.get()), http.path_params["session_id"], token, owner, body
+    )
 
 
 async def apply_report(

@@ -15,9 +15,9 @@ def spy_on_shortcut(monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: s
     taken: list[bool] = []
     direct = getattr(module, name)
 
-    async def spy(http: Any) -> Any:
+    async def spy(http: Any, *passed: Any) -> Any:
         try:
-            answer = await direct(http)
+            answer = await direct(http, *passed)
         except Exception:
             taken.append(True)
             raise
@@ -28,7 +28,7 @@ def spy_on_shortcut(monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: s
     return taken
 
 
-async def never(http: Any) -> None:
+async def never(http: Any, *passed: Any) -> None:
     """A shortcut that hands every request on."""
     return None
 

@@ -408,8 +408,8 @@ def test_state_dict_and_decisions_equal_live_torch(client: TestClient) -> None:
 
 
 def test_store_outage_is_a_retryable_503() -> None:
-    from service.api.deps import get_store
-    from service.stores import StoreUnavailableError
+    from service.store_holder import StoreHolder
+    from service.stores import SessionStore, StoreUnavailableError
     from service.stores.memory import MemoryStore
 
     class FlakyStore(MemoryStore):
@@ -423,9 +423,15 @@ def test_store_outage_is_a_retryable_503() -> None:
                 raise StoreUnavailableError("ConnectionError: connection refused")
             return super().update(session_id, fn)
 
+    class FlakyHolder(StoreHolder):
+        """Holds the flaky store: what every route reads the store from."""
+
+        def get(self) -> SessionStore:
+            return store
+
     store = FlakyStore()
     app = create_app(Settings(store="memory"))
-    app.dependency_overrides[get_store] = lambda: store
+    app.state.store = FlakyHolder("memory")
     with TestClient(app) as outage_client:
         session = Session(outage_client)
         response = session.report(0, 1.0)

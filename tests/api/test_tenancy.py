@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+import service.api.sessions as session_routes
 from service.config import Settings
 from service.main import create_app
 from service.store_holder import StoreHolder
+from tests.api.shortcut_checks import never
 
 KEY_A, KEY_B = "key-a-7f3c9d", "key-b-41e0aa"
 PLATEAU = {"type": "ReduceLROnPlateau", "patience": 1, "factor": 0.5}
@@ -43,13 +45,9 @@ def _stored_owner(client: TestClient, session_id: str) -> str:
     return record.owner
 
 
-def _declared_route_only(client: TestClient) -> None:
-    """Make the report route skip its shortcut (it defers to dependency overrides)."""
-
-    def unused() -> None:
-        """Never called: its presence alone turns the shortcut off."""
-
-    client.app.dependency_overrides[unused] = unused  # type: ignore[attr-defined]
+def _declared_route_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the report route hand every request to the declared route."""
+    monkeypatch.setattr(session_routes, "_report_directly", never)
 
 
 # Every session route, as (method, path suffix, body): each must hide a session from other keys.
@@ -65,11 +63,15 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
 @pytest.mark.parametrize("shortcut", [True, False], ids=["shortcut", "declared"])
 @pytest.mark.parametrize(("method", "suffix", "body"), ROUTES)
 def test_another_key_gets_404_with_the_right_token_and_changes_nothing(
-    method: str, suffix: str, body: dict[str, Any] | None, shortcut: bool
+    method: str,
+    suffix: str,
+    body: dict[str, Any] | None,
+    shortcut: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     client = _client()
     if not shortcut:
-        _declared_route_only(client)
+        _declared_route_only(monkeypatch)
     created = _create(client).json()
     url = f"/v1/sessions/{created['id']}{suffix}"
     for token in (created["token"], "not-the-token"):
