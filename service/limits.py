@@ -64,3 +64,64 @@ ECHO_CHARS = 200
 MAX_LR_FINDER_STEPS = 10_000
 """Most steps of one LR range test: its result (every step's lr, loss and smoothed loss) is
 read back and suggested on in one request, and fastai's valley rule is quadratic in steps."""
+
+# === Curve pipeline limits (moved here from the modules that apply them) ===============
+
+# --- Curves computed on the event loop (service/api/schedules.py) --------------------
+
+INLINE_VALUES = 1 << 15
+"""See ``INLINE_TYPES``."""
+INLINE_TYPES = frozenset({"OneCycleLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts"})
+"""Curves of these schedulers with at most ``INLINE_VALUES`` values are built and computed
+on the event loop (tens of microseconds: fast closed forms, no expressions); everything
+else in the thread pool, since expressions and compositions can take seconds and the loop
+(and with it every other request and the time limit) must stay responsive."""
+
+# --- Plots (service/api/plot.py) -----------------------------------------------------
+
+MAX_CURVES = 8
+"""Most schedules one comparison may overlay."""
+MAX_LINES = 32
+"""Most lr lines in one picture (curves x param groups): beyond, a legend is unreadable."""
+
+# --- Sessions (service/api/sessions.py) ----------------------------------------------
+
+SESSION_ID_MAX_LENGTH = 64
+"""Longest session id in a path (ids are 22 characters; longer: 422 naming the path)."""
+
+# --- Curve work budgets (service/engine: check_costs) --------------------------------
+
+STEPPING_BUDGET = 8
+"""Stepped schedules may evaluate at most this many times ``max_values`` per-step maps."""
+EXPRESSION_BUDGET = 1_500_000_000
+"""Most expression work one request may ask for, in the units of :meth:`Expression.cost`
+(:func:`expression_cost`), about 2 ns each here at worst: the costliest requests it allows
+(remainders of huge numbers, subnormal powers and exponentials, sines of huge arguments, at the
+most steps or groups allowed) take 2-2.6 s on this machine, well inside the request time limit
+(30 s by default, 15 s in the tests of the costliest requests). Ordinary expressions cost less
+than their units say (0.2-1.5 ns each) and fit at the most values a request may ask for:
+10,000,000 steps of a 10-operation lambda cost 124,000,000 units (0.8 s with the rest of the
+request), of ``0.95 ** epoch`` 826,000,000 (1.2 s), of ``0.1 ** (epoch // 30)`` 1,000,000,000
+(1.1 s). Refused: 64 chained sin/cos lambdas of 185 nodes over 1,250,000 steps (50 s), 1,024
+maximal lambdas even at one step (9 s of numpy's per-call overhead)."""
+
+# --- Expressions (service/engine/expressions.py, _expression_compiler.py) ------------
+
+MAX_LENGTH = 1000
+"""Longest expression source, in characters."""
+MAX_NODES = 200
+"""Most syntax nodes in one expression."""
+MAX_DEPTH = 32
+"""Deepest nesting of one expression's syntax tree (not ``schemas.schedules.MAX_DEPTH``,
+the nesting of composite schedules)."""
+MAX_LITERAL = 1e300
+"""Largest number literal in an expression."""
+MAX_EXPONENT = 1024
+"""Largest constant exponent of an integer power in an expression."""
+MAX_ARGUMENTS = 200
+"""Most arguments of one call in an expression."""
+
+# --- Lambdas (service/engine/lambdas.py) ---------------------------------------------
+
+PREFIX_CHECK_LIMIT = 1 << 24
+"""Up to this step, arguments PyTorch passes before the requested ones are checked too."""

@@ -18,17 +18,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from schemas.fields import MAX_INT, LearningRates
 from schemas.numbers import AN_INTEGER
-from schemas.schedules import ScheduleSpec, build
+from schemas.schedules import ScheduleSpec
 from service import encoding, plotting
 from service.api import schedules
 from service.api.bodies import GatedRoute
+from service.api.curve_job import check_values, plan
 from service.api.deps import SettingsDep
 from service.config import Settings
 from service.curve_pool import curve_pool
-from service.engine import Curve, StepRange, check_costs, compute
+from service.engine import Curve, StepRange, compute
 from service.engine.errors import ScheduleError
 from service.engine.nodes import Node
 from service.engine.types import FloatArray
+from service.limits import MAX_CURVES, MAX_LINES
 
 router = APIRouter(prefix="/v1/schedules", tags=["schedules"], route_class=GatedRoute)
 
@@ -36,10 +38,6 @@ SVG = "image/svg+xml"
 PNG = "image/png"
 FORMATS: dict[str, plotting.Format] = {SVG: "svg", PNG: "png"}
 """Media types the plot is offered in, the default first."""
-MAX_CURVES = 8
-"""Most schedules one comparison may overlay."""
-MAX_LINES = 32
-"""Most lr lines in one picture (curves x param groups): beyond, a legend is unreadable."""
 
 Label = Annotated[
     str, Field(min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f\ufffe\uffff]+$")
@@ -292,21 +290,10 @@ def _plan(
             f"{MAX_LINES} in one picture: draw fewer groups or curves",
             ("lr",),
         )
-    values = len(curves) * len(lrs) * len(steps)
-    if values > settings.max_values:
-        raise ScheduleError(
-            f"the request asks for {values} values ({len(curves)} curves x {len(lrs)} groups x "
-            f"{len(steps)} steps); at most {settings.max_values} (LRSCHED_MAX_VALUES): ask for "
-            "a range with start/stride, or fewer steps",
-            ("steps",),
-        )
-    roots: list[Node] = []
-    for _, spec, loc in curves:
-        try:
-            roots.append(build(spec, len(lrs)))
-        except ScheduleError as error:
-            raise error.within(*loc) from None
-    check_costs(roots, steps, len(lrs), settings.max_values)
+    shape = {"curves": len(curves), "groups": len(lrs), "steps": len(steps)}
+    check_values(shape, settings.max_values)
+    specs = [(spec, loc) for _, spec, loc in curves]
+    roots, _ = plan(specs, len(lrs), steps, settings)
     return roots
 
 

@@ -38,6 +38,7 @@ from service.api.early_stopping import progress as stopping_progress
 from service.api.shortcuts import Passed, ShortcutRoute
 from service.engine.errors import ScheduleError
 from service.engine.plateau import PlateauConfig, PlateauState
+from service.limits import SESSION_ID_MAX_LENGTH
 from service.store_holder import StoreHolder
 from service.stores import SessionRecord, SessionStore
 from service.stores.base import AsyncUpdates, async_updates
@@ -60,7 +61,6 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-SESSION_ID_MAX_LENGTH = 64
 SessionIdPath = Annotated[
     str, Path(max_length=SESSION_ID_MAX_LENGTH, description="The session id.")
 ]

@@ -29,11 +29,12 @@ from service.engine.cyclic import CyclicLR
 from service.engine.errors import ScheduleError
 from service.engine.expressions import Expression
 from service.engine.families.base import Absolute
-from service.engine.lambdas import PREFIX_CHECK_LIMIT, LambdaLR, MultiplicativeLR
+from service.engine.lambdas import LambdaLR, MultiplicativeLR
 from service.engine.maps import scan
 from service.engine.nodes import STEP, Leaf, Node
 from service.engine.optimizer import Optimizer
 from service.engine.types import FloatArray, IntArray
+from service.limits import EXPRESSION_BUDGET, PREFIX_CHECK_LIMIT, STEPPING_BUDGET
 
 if TYPE_CHECKING:
     from service.engine.families.composition import Sequence
@@ -94,28 +95,11 @@ class Curve32:
     warnings: tuple[str, ...] = ()
 
 
-STEPPING_BUDGET = 8
-"""Stepped schedules may evaluate at most this many times ``max_values`` per-step maps."""
-
-
 def stepping_cost(root: Node, steps: StepRange) -> int:
     """Map evaluations ``compute`` needs: 0 for a closed form, else leaves x last step."""
     if isinstance(root, Leaf) and not root.history_dependent:
         return 0
     return root.leaf_count * max(steps.final, 0)
-
-
-EXPRESSION_BUDGET = 1_500_000_000
-"""Most expression work one request may ask for, in the units of :meth:`Expression.cost`
-(:func:`expression_cost`), about 2 ns each here at worst: the costliest requests it allows
-(remainders of huge numbers, subnormal powers and exponentials, sines of huge arguments, at the
-most steps or groups allowed) take 2-2.6 s on this machine, well inside the request time limit
-(30 s by default, 15 s in the tests of the costliest requests). Ordinary expressions cost less
-than their units say (0.2-1.5 ns each) and fit at the most values a request may ask for:
-10,000,000 steps of a 10-operation lambda cost 124,000,000 units (0.8 s with the rest of the
-request), of ``0.95 ** epoch`` 826,000,000 (1.2 s), of ``0.1 ** (epoch // 30)`` 1,000,000,000
-(1.1 s). Refused: 64 chained sin/cos lambdas of 185 nodes over 1,250,000 steps (50 s), 1,024
-maximal lambdas even at one step (9 s of numpy's per-call overhead)."""
 
 
 def expression_cost(root: Node, steps: StepRange) -> int:

@@ -38,12 +38,7 @@ from typing import Any
 import numpy as np
 
 from service.engine import _expression_ops as ops
-
-MAX_NODES = 200
-MAX_DEPTH = 32
-MAX_LITERAL = 1e300
-MAX_EXPONENT = 1024
-MAX_ARGUMENTS = 200
+from service.limits import MAX_ARGUMENTS, MAX_DEPTH, MAX_EXPONENT, MAX_LITERAL, MAX_NODES
 
 Program = Callable[[ops.Floats], ops.Value]
 

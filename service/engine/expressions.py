@@ -44,10 +44,6 @@ from numpy.typing import NDArray
 
 from service.engine._expression_compiler import (
     CALL_FLOOR,
-    MAX_DEPTH,
-    MAX_EXPONENT,
-    MAX_LITERAL,
-    MAX_NODES,
     Compiler,
     Program,
     Reasons,
@@ -56,6 +52,7 @@ from service.engine._expression_compiler import (
 )
 from service.engine.cancel import checkpoint
 from service.engine.errors import ScheduleError
+from service.limits import MAX_DEPTH, MAX_EXPONENT, MAX_LENGTH, MAX_LITERAL, MAX_NODES
 
 __all__ = [
     "CALL_FLOOR",
@@ -71,7 +68,6 @@ __all__ = [
     "compile_expression",
 ]
 
-MAX_LENGTH = 1000
 DEFAULT_ARGUMENT = "epoch"
 CHUNK = 1 << 15
 """Arguments evaluated at once. At most about 2 * MAX_DEPTH + 6 intermediate results of this

@@ -10,9 +10,8 @@ from service.engine.expressions import Expression
 from service.engine.maps import Maps
 from service.engine.nodes import Leaf
 from service.engine.types import FloatArray, IntArray
+from service.limits import PREFIX_CHECK_LIMIT
 
-PREFIX_CHECK_LIMIT = 1 << 24
-"""Up to this step, arguments PyTorch passes before the requested ones are checked too."""
 _PREFIX_CHUNK = 1 << 20
 
 

@@ -18,8 +18,8 @@ from pydantic import ValidationError
 import service.api.sessions as session_routes
 from schemas.sessions import ReportRequest
 from service.api.bodies import is_json
-from service.api.sessions import SESSION_ID_MAX_LENGTH
 from service.config import Settings
+from service.limits import SESSION_ID_MAX_LENGTH
 from service.main import create_app
 from tests.api.shortcut_checks import described, never, spy_on_shortcut
 

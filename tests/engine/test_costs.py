@@ -22,8 +22,8 @@ from service.config import Settings
 from service.engine import BLOCK, StepRange, check_costs, expression_cost
 from service.engine.errors import ScheduleError
 from service.engine.expressions import CALL_FLOOR, CHUNK, Expression, compile_expression
-from service.engine.lambdas import PREFIX_CHECK_LIMIT
 from service.engine.nodes import Node
+from service.limits import PREFIX_CHECK_LIMIT
 from service.main import create_app
 from tests.api.shortcut_checks import never
 
