@@ -218,9 +218,9 @@ def test_work_at_the_budget_passes_and_one_unit_more_is_refused_naming_steps(
 ) -> None:
     node = root(schedule, groups)
     work = expression_cost(node, steps)
-    monkeypatch.setattr(service.engine, "EXPRESSION_BUDGET", work)
+    monkeypatch.setattr(service.engine.costs, "EXPRESSION_BUDGET", work)
     check_costs([node], steps, groups, UNLIMITED)
-    monkeypatch.setattr(service.engine, "EXPRESSION_BUDGET", work - 1)
+    monkeypatch.setattr(service.engine.costs, "EXPRESSION_BUDGET", work - 1)
     with pytest.raises(ScheduleError) as refused:
         check_costs([node], steps, groups, UNLIMITED)
     assert refused.value.loc == ("steps",)
@@ -260,9 +260,9 @@ def test_both_routes_refuse_costly_expressions_before_computing(
     node = build(request.schedule, len(request.lrs))
     work = expression_cost(node, StepRange(request.start, request.steps, request.stride))
     with TestClient(create_app(Settings(store="memory", cache_bytes=0))) as client:
-        monkeypatch.setattr(service.engine, "EXPRESSION_BUDGET", work)
+        monkeypatch.setattr(service.engine.costs, "EXPRESSION_BUDGET", work)
         assert client.post(url, json=body).status_code == 200
-        monkeypatch.setattr(service.engine, "EXPRESSION_BUDGET", work - 1)
+        monkeypatch.setattr(service.engine.costs, "EXPRESSION_BUDGET", work - 1)
         response = client.post(url, json=body)
     assert response.status_code == 422, response.text[:300]
     detail = response.json()["detail"]
@@ -274,7 +274,7 @@ def test_the_plot_route_sums_the_work_of_every_curve(monkeypatch: pytest.MonkeyP
     one = {"type": "LambdaLR", "lr_lambda": POWER}
     body = {"schedules": [one, one], "steps": 2000}
     work = expression_cost(root(one), StepRange(0, 2000, 1))
-    monkeypatch.setattr(service.engine, "EXPRESSION_BUDGET", 2 * work - 1)
+    monkeypatch.setattr(service.engine.costs, "EXPRESSION_BUDGET", 2 * work - 1)
     with TestClient(create_app(Settings(store="memory"))) as client:
         assert client.post("/v1/schedules/plot", json={**body, "schedules": [one]}).is_success
         response = client.post("/v1/schedules/plot", json=body)

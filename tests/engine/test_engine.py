@@ -142,7 +142,7 @@ def test_block_boundaries_do_not_change_values(monkeypatch: pytest.MonkeyPatch) 
     steps = StepRange(0, 230, 1)
     reference = curve(COMPOSITE, steps)
     for block in (1, 2, 7, 64):
-        monkeypatch.setattr(engine, "BLOCK", block)
+        monkeypatch.setattr(engine.evaluation, "BLOCK", block)
         blocked = curve(COMPOSITE, steps)
         # The scan's association changes with the block size: equal up to rounding.
         assert_close(blocked.lr, reference.lr)
@@ -190,7 +190,7 @@ def test_blocks_cover_each_requested_step_once(
         seen.append(0)
     while first <= steps.last:
         size = min(width, steps.last - first + 1)
-        wanted, positions = engine._requested_in_block(steps, first, size)
+        wanted, positions = engine.evaluation._requested_in_block(steps, first, size)
         assert np.all((positions >= 0) & (positions < size))
         seen.extend((first + positions).tolist())
         first += size

@@ -275,7 +275,7 @@ def test_float32_of_a_stepped_schedule_is_the_float64_curve_rounded() -> None:
 def test_lr_chunks_are_the_curve_in_pieces_bit_for_bit(
     monkeypatch: pytest.MonkeyPatch, piece: int, spec: dict[str, Any]
 ) -> None:
-    monkeypatch.setattr(engine, "PIECE", piece)
+    monkeypatch.setattr(engine.evaluation, "PIECE", piece)
     steps = StepRange(7, 20_000, 3)
     for dtype, whole in ((np.float32, curve32), (np.float64, curve)):
         root = build(SPEC.validate_python(spec), 1)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from service.api.schedules import _offloaded
+from service.api.streaming import _offloaded
 from tests.loop import run_in_fresh_loop
 
 
