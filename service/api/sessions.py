@@ -32,12 +32,13 @@ from schemas.sessions import (
     SessionView,
 )
 from service import metrics, sessions
+from service.api import session_bodies
 from service.api.auth import Owner, require_api_key
 from service.api.deps import AsyncUpdatesDep, StoreDep, TenantDep
 from service.api.early_stopping import progress as stopping_progress
 from service.api.shortcuts import Passed, ShortcutRoute
 from service.engine.errors import ScheduleError
-from service.engine.plateau import PlateauConfig, PlateauState
+from service.engine.plateau import PlateauState
 from service.limits import SESSION_ID_MAX_LENGTH
 from service.store_holder import StoreHolder
 from service.stores import SessionRecord, SessionStore
@@ -117,7 +118,7 @@ def create_session(body: SessionCreate, store: StoreDep, tenant: TenantDep) -> S
 
     The session belongs to the API key that created it: other keys get 404 for it.
     """
-    session = _new_session(body)
+    session = session_bodies.new_session(body)
     created = store_new_session(store, session, body.ttl_seconds, tenant)
     return SessionCreated(
         id=created.record.id,
@@ -137,58 +138,6 @@ def store_new_session(
     created = sessions.create(store, session, ttl_seconds, tenant)
     metrics.SESSIONS_CREATED.inc()
     return created
-
-
-def _new_session(body: SessionCreate) -> sessions.Session:
-    options = {
-        "world_size": body.world_size,
-        "reduce": body.reduce,
-        "warmup_steps": body.warmup_steps,
-        "warmup_start_factor": body.warmup_start_factor,
-        "early_stopping": None if body.early_stopping is None else body.early_stopping.to_config(),
-    }
-    if body.schedule is None and body.state_dict is None:  # early stopping only
-        return sessions.new_session(None, None, _lrs(body.lr, None), **options)  # type: ignore[arg-type]
-    if body.schedule is not None:
-        lrs = _lrs(body.lr, None)
-        try:
-            config = body.schedule.to_config(len(lrs))
-        except ScheduleError as error:
-            raise error.within("schedule") from None
-        default_min_lr = None if isinstance(body.schedule.min_lr, list) else body.schedule.min_lr
-        return sessions.new_session(config, default_min_lr, lrs, **options)  # type: ignore[arg-type]
-    saved = body.state_dict
-    assert saved is not None
-    lrs = _lrs(body.lr, saved.last_lr)
-    if len(saved.min_lrs) != len(lrs):
-        raise ScheduleError(
-            f"expected {len(lrs)} min_lrs (one per param group in lr), got {len(saved.min_lrs)}",
-            ("state_dict", "min_lrs"),
-        )
-    config = PlateauConfig(
-        mode=saved.mode,
-        factor=saved.factor,
-        patience=saved.patience,
-        threshold=saved.threshold,
-        threshold_mode=saved.threshold_mode,
-        cooldown=saved.cooldown,
-        min_lrs=tuple(saved.min_lrs),
-        eps=saved.eps,
-    )
-    resumed = PlateauState(
-        lrs=lrs,
-        best=saved.best,
-        num_bad_epochs=saved.num_bad_epochs,
-        cooldown_counter=saved.cooldown_counter,
-        last_epoch=saved.last_epoch,
-    )
-    return sessions.new_session(config, saved.default_min_lr, lrs, resumed=resumed, **options)  # type: ignore[arg-type]
-
-
-def _lrs(lr: float | list[float] | None, fallback: list[float] | None) -> tuple[float, ...]:
-    if lr is None:
-        return tuple(fallback) if fallback else (0.001,)
-    return tuple(lr) if isinstance(lr, list) else (lr,)
 
 
 class ReportRoute(ShortcutRoute):

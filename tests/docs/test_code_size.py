@@ -17,7 +17,6 @@ MAX_FUNCTION_LINES = 40
 
 FILES_OVER = {
     "schemas/families/optax.py",  # schemas/ is being moved to the engine registry (#13.1)
-    "service/api/sessions.py",
     "service/engine/_expression_compiler.py",
     "service/stores/redis.py",
 }
@@ -25,7 +24,6 @@ FILES_OVER = {
 
 FUNCTIONS_OVER = {
     ("service/api/plot.py", "plot_schedule"),
-    ("service/api/sessions.py", "_new_session"),
     ("service/api/streaming.py", "_offloaded"),
     ("service/cache.py", "get_or_compute"),
     ("service/engine/cyclic.py", "__init__"),
