@@ -8,8 +8,8 @@ from typing import Annotated, TypeAlias
 import numpy as np
 from pydantic import AfterValidator, Field, StrictInt, Tag
 
+from rules.errors import Loc, ScheduleError
 from schemas.numbers import A_NUMBER, AN_INTEGER
-from service.engine.errors import Loc, ScheduleError
 from service.engine.expressions import Expression, compile_expression
 from service.engine.types import FloatArray
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
+from rules.errors import Loc, ScheduleError
 from schemas.fields import (
     MAX_INT,
     ExpressionSource,
@@ -26,7 +27,6 @@ from schemas.fields import (
 )
 from schemas.numbers import A_NUMBER, AN_INTEGER, Boolean
 from service.engine import cosine, cyclic, lambdas, multiplicative, swa
-from service.engine.errors import Loc, ScheduleError
 from service.engine.nodes import Node
 from service.engine.types import FloatArray
 

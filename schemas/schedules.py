@@ -9,6 +9,7 @@ from typing import Annotated, Literal, TypeAlias
 
 from pydantic import BaseModel, Field
 
+from rules.errors import Loc, ScheduleError
 from schemas.families.composition import (
     COMPOSITION_MODELS,
     ClampSpec,
@@ -82,7 +83,6 @@ from schemas.pytorch import (
     _config,
 )
 from service.engine import compose
-from service.engine.errors import Loc, ScheduleError
 from service.engine.nodes import Node
 
 MAX_CHILDREN = 64

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
+from rules.errors import Loc, ScheduleError
 from schemas.families.common import Real, Steps, config
 from schemas.fields import PerGroup, per_group
 from schemas.numbers import A_NUMBER
-from service.engine.errors import Loc, ScheduleError
 from service.engine.families import composition
 from service.engine.nodes import Node
 

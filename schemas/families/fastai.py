@@ -13,9 +13,9 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import AfterValidator, BaseModel
 
+from rules.errors import Loc
 from schemas.families.common import PositiveSteps, Real, config
 from schemas.fields import PerGroup, per_group
-from service.engine.errors import Loc
 from service.engine.families import fastai
 from service.engine.families.base import Closed
 from service.engine.nodes import Node

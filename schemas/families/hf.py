@@ -12,8 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, model_validator
 
+from rules.errors import Loc, ScheduleError
 from schemas.families.common import NonNegative, PositiveSteps, Real, Steps, config
-from service.engine.errors import Loc, ScheduleError
 from service.engine.families import hf
 from service.engine.families.base import Closed, multiplier, per_group_rows
 from service.engine.nodes import Node

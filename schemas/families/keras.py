@@ -11,9 +11,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
+from rules.errors import Loc
 from schemas.families.common import Real, config
 from schemas.numbers import A_NUMBER, Boolean
-from service.engine.errors import Loc
 from service.engine.families import keras
 from service.engine.families.base import Closed, absolute
 from service.engine.nodes import Node

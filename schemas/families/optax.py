@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from rules.errors import Loc, ScheduleError
 from schemas.families.common import AnySteps, PositiveSteps, Real, config
 from schemas.numbers import Boolean
-from service.engine.errors import Loc, ScheduleError
 from service.engine.families import composition, optax
 from service.engine.families.base import Closed, absolute
 from service.engine.nodes import Node

@@ -13,10 +13,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, Tag, field_validator, model_validator
 
+from rules.errors import Loc
 from schemas.families.common import NonNegative, PositiveSteps, Real, Steps, config
 from schemas.fields import MAX_INT, BoundedInt
 from schemas.numbers import A_NUMBER, AN_INTEGER, Boolean
-from service.engine.errors import Loc
 from service.engine.families import timm
 from service.engine.families.base import Closed
 from service.engine.nodes import Node

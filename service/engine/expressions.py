@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from rules.errors import ScheduleError
 from service.engine._expression_compiler import (
     CALL_FLOOR,
     MAX_DEPTH,
@@ -55,7 +56,6 @@ from service.engine._expression_compiler import (
     quote,
 )
 from service.engine.cancel import checkpoint
-from service.engine.errors import ScheduleError
 
 __all__ = [
     "CALL_FLOOR",

@@ -15,11 +15,11 @@ from fastapi.testclient import TestClient
 
 import schemas.fields
 import service.engine
+from rules.errors import ScheduleError
 from schemas.requests import ScheduleRequest
 from schemas.schedules import build
 from service.config import Settings
 from service.engine import BLOCK, StepRange, check_costs, expression_cost
-from service.engine.errors import ScheduleError
 from service.engine.expressions import CALL_FLOOR, CHUNK, Expression, compile_expression
 from service.engine.lambdas import PREFIX_CHECK_LIMIT
 from service.engine.nodes import Node
