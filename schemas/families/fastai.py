@@ -15,7 +15,8 @@ from pydantic import AfterValidator, BaseModel
 
 from rules.errors import Loc
 from schemas.families.common import PositiveSteps, Real, config
-from schemas.fields import PerGroup, per_group
+from schemas.fields import PerGroup
+from service.engine.factories.params import per_group
 from service.engine.families import fastai
 from service.engine.families.base import Closed
 from service.engine.nodes import Node

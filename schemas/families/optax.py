@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, field_validator
 from rules.errors import Loc, ScheduleError
 from schemas.families.common import AnySteps, PositiveSteps, Real, config
 from schemas.numbers import Boolean
-from service.engine.families import composition, optax
+from service.engine.families import optax
 from service.engine.families.base import Closed, absolute
 from service.engine.nodes import Node
 
@@ -377,23 +377,6 @@ class OptaxJoinSchedules(BaseModel):
     type: Literal["optax.join_schedules"]
     schedules: Annotated[list[ScheduleSpec], Field(min_length=1, max_length=64)]
     boundaries: Annotated[list[AnySteps], Field(max_length=64)]
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        if len(self.boundaries) != len(self.schedules) - 1:
-            raise ScheduleError(
-                f"expected {len(self.schedules) - 1} boundaries (one fewer than schedules), "
-                f"got {len(self.boundaries)}",
-                (*loc, "boundaries"),
-            )
-        children = [
-            spec.to_node(groups, (*loc, "schedules", index))
-            for index, spec in enumerate(self.schedules)
-        ]
-        child_locs = [(*loc, "schedules", index) for index in range(len(children))]
-        return composition.Sequence(
-            loc, children, [0, *self.boundaries], "join_schedules", child_locs
-        )
 
     def child_specs(self) -> list[ScheduleSpec]:
         """The nested specs (for the size and depth limits)."""
