@@ -50,11 +50,7 @@ def register(*types: str) -> Callable[[F], F]:
 
 def build(spec: Spec, groups: int, loc: Loc = ()) -> Node:
     """The engine node of ``spec`` for ``groups`` param groups; ``loc`` is its field path."""
-    factory = FACTORIES.get(spec.type)
-    if factory is None:  # a family whose factories are still methods of its schema
-        node: Node = getattr(spec, "to_node")(groups, loc)  # noqa: B009
-        return node
-    return factory(loc, groups, **fields(spec))
+    return FACTORIES[spec.type](loc, groups, **fields(spec))
 
 
 def fields(spec: object) -> dict[str, Any]:
@@ -64,6 +60,14 @@ def fields(spec: object) -> dict[str, Any]:
 
 # The factory modules register themselves; they import this module first, so it is complete
 # whichever of them is imported first.
-from service.engine.factories import composition, pytorch  # noqa: E402
+from service.engine.factories import (  # noqa: E402
+    composition,
+    fastai,
+    hf,
+    keras,
+    optax,
+    pytorch,
+    timm,
+)
 
-del composition, pytorch
+del composition, fastai, hf, keras, optax, pytorch, timm
