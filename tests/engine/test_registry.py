@@ -100,3 +100,25 @@ def test_a_factory_check_names_the_nested_field() -> None:
     with pytest.raises(ScheduleError) as raised:
         build(spec, 3)
     assert raised.value.loc == ("schedule", "base_lr")
+
+
+@pytest.mark.parametrize(
+    ("schedule", "loc"),
+    [
+        (
+            {"type": "CyclicLR", "base_lr": 0.1, "max_lr": 0.5, "mode": "sine"},
+            ("mode",),
+        ),
+        ({"type": "CyclicLR", "base_lr": [0.1], "max_lr": 0.5}, ("base_lr",)),
+        ({"type": "OneCycleLR", "max_lr": [0.1], "total_steps": 10}, ("max_lr",)),
+    ],
+    ids=["CyclicLR-mode", "CyclicLR-base_lr", "OneCycleLR-max_lr"],
+)
+def test_a_factory_refuses_in_pytorchs_order(schedule: dict[str, object], loc: tuple[str]) -> None:
+    """With the momenta also one per group short, the first refusal is still the one PyTorch
+    makes first (mode, then the lrs, then the momenta)."""
+    schedule = {**schedule, "base_momentum": [0.8], "max_momentum": [0.9]}
+    spec = ScheduleRequest.model_validate({"lr": [0.1, 0.1], "steps": 3, "schedule": schedule})
+    with pytest.raises(ScheduleError) as raised:
+        build(spec.schedule, 2)
+    assert raised.value.loc == loc

@@ -24,9 +24,9 @@ register_closed(
 )
 
 
-def _decay_after_warmup(loc: Loc, fields: Mapping[str, Any]) -> None:
+def _decay_after_warmup(loc: Loc, options: Mapping[str, Any]) -> None:
     """optax's ``cosine_decay_schedule`` needs ``decay_steps - warmup_steps > 0``."""
-    decay_steps, warmup_steps = fields["decay_steps"], fields["warmup_steps"]
+    decay_steps, warmup_steps = options["decay_steps"], options["warmup_steps"]
     if not decay_steps - warmup_steps > 0:
         raise ScheduleError(
             "The cosine_decay_schedule requires positive decay_steps, got "
@@ -36,10 +36,10 @@ def _decay_after_warmup(loc: Loc, fields: Mapping[str, Any]) -> None:
         )
 
 
-def _divisors(loc: Loc, fields: Mapping[str, Any]) -> None:
+def _divisors(loc: Loc, options: Mapping[str, Any]) -> None:
     """optax divides the peak by both factors: 0 is a division by zero (no schedule)."""
     for name in ("div_factor", "final_div_factor"):
-        if fields[name] == 0:
+        if options[name] == 0:
             raise ScheduleError(f"{name}=0: optax divides peak_value by it", (*loc, name))
 
 

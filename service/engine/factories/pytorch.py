@@ -89,20 +89,24 @@ def cosine_annealing_warm_restarts(
 
 @register("CyclicLR")
 def cyclic_lr(loc: Loc, groups: int, **options: Any) -> Node:
-    """Triangle waves; PyTorch refuses an unknown ``mode`` only without ``scale_fn``."""
+    """Triangle waves; PyTorch refuses an unknown ``mode`` only without ``scale_fn``. The
+    checks run in PyTorch's order (mode, lrs, momenta), so the first refusal is the same."""
     scale_fn = options.pop("scale_fn")
-    base_momentum, max_momentum = _momenta(options, groups, loc)
     if scale_fn is None and options["mode"] not in ("triangular", "triangular2", "exp_range"):
         raise ScheduleError(
             f"mode {options['mode']!r} is invalid and scale_fn is None "
             "(expected triangular, triangular2 or exp_range)",
             (*loc, "mode"),
         )
+    base_lr = per_group(options.pop("base_lr"), groups, (*loc, "base_lr"))
+    max_lr = per_group(options.pop("max_lr"), groups, (*loc, "max_lr"))
+    expression = None if scale_fn is None else expressions(scale_fn, 1, loc)[0]
+    base_momentum, max_momentum = _momenta(options, groups, loc)
     return cyclic.CyclicLR(
         loc,
-        base_lr=per_group(options.pop("base_lr"), groups, (*loc, "base_lr")),
-        max_lr=per_group(options.pop("max_lr"), groups, (*loc, "max_lr")),
-        scale_fn=None if scale_fn is None else expressions(scale_fn, 1, loc)[0],
+        base_lr=base_lr,
+        max_lr=max_lr,
+        scale_fn=expression,
         base_momentum=base_momentum,
         max_momentum=max_momentum,
         **options,
@@ -121,10 +125,11 @@ def one_cycle_lr(loc: Loc, groups: int, **options: Any) -> Node:
                 (*loc, "total_steps"),
             )
         total_steps = epochs * steps_per_epoch
+    max_lr = per_group(options.pop("max_lr"), groups, (*loc, "max_lr"))
     base_momentum, max_momentum = _momenta(options, groups, loc)
     return cyclic.OneCycleLR(
         loc,
-        max_lr=per_group(options.pop("max_lr"), groups, (*loc, "max_lr")),
+        max_lr=max_lr,
         total_steps=total_steps,
         base_momentum=base_momentum,
         max_momentum=max_momentum,
