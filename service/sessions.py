@@ -36,11 +36,11 @@ from typing import Any, Literal
 
 import orjson
 
+from rules.errors import ScheduleError
 from service import training_control_codec as codec
 from service.config import env_name
 from service.engine import early_stopping, lr_finder
 from service.engine.early_stopping import EarlyStoppingConfig, EarlyStoppingState
-from service.engine.errors import ScheduleError
 from service.engine.lr_finder import LrFinderConfig, LrFinderState
 from service.engine.plateau import PlateauConfig, PlateauState, initial_state, mode_worse, step
 from service.stores.base import AsyncUpdates, Change, SessionRecord, SessionStore

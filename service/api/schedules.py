@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.responses import StreamingResponse
 
+from rules.errors import ScheduleError
 from schemas.requests import ScheduleRequest
 from schemas.responses import ScheduleResponse
 from schemas.schedules import SCHEDULE_MODELS, build
@@ -38,7 +39,6 @@ from service.engine import (
     compute_float32,
     lr_chunks,
 )
-from service.engine.errors import ScheduleError
 from service.engine.nodes import Node
 
 

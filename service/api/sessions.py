@@ -20,6 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import ValidationError
 
+from rules.errors import ScheduleError
 from schemas.early_stopping import EarlyStopping
 from schemas.plateau import ReduceLROnPlateau
 from schemas.sessions import (
@@ -37,7 +38,6 @@ from service.api.auth import Owner, require_api_key
 from service.api.deps import AsyncUpdatesDep, StoreDep, TenantDep
 from service.api.early_stopping import progress as stopping_progress
 from service.api.shortcuts import ShortcutRoute
-from service.engine.errors import ScheduleError
 from service.engine.plateau import PlateauConfig, PlateauState
 from service.store_holder import StoreHolder
 from service.stores import SessionRecord, SessionStore

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import numpy as np
 from numpy.typing import NDArray
 
+from rules.errors import ScheduleError
 from service.engine import compose
 from service.engine.cancel import checkpoint
 from service.engine.cyclic import CyclicLR
-from service.engine.errors import ScheduleError
 from service.engine.expressions import Expression
 from service.engine.families.base import Absolute
 from service.engine.lambdas import PREFIX_CHECK_LIMIT, LambdaLR, MultiplicativeLR

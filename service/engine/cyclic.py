@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rules.errors import Loc, ScheduleError
 from service.engine import fastmath
-from service.engine.errors import Loc, ScheduleError
 from service.engine.expressions import Expression
 from service.engine.lambdas import first_failure_up_to
 from service.engine.maps import Maps
