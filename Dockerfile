@@ -9,9 +9,10 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Only what the runtime needs: the package metadata, the two packages and the playground's
+# Only what the runtime needs: the package metadata, the three packages and the playground's
 # static files (no tests, tools); plotting (matplotlib) is part of the service.
 COPY pyproject.toml README.md ./
+COPY rules ./rules
 COPY schemas ./schemas
 COPY service ./service
 RUN pip install --no-compile ".[plot]" \

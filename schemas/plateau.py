@@ -11,9 +11,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, Tag, field_validator
 from pydantic_core import PydanticCustomError
 
+from rules.errors import ScheduleError
 from schemas.fields import BoundedInt, FiniteFloat, LearningRate
 from schemas.numbers import A_NUMBER, AN_INTEGER, Boolean, NonFiniteFloat
-from service.engine.errors import ScheduleError
 from service.engine.plateau import PlateauConfig
 
 __all__ = [

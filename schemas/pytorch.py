@@ -3,14 +3,13 @@
 Field names and defaults are the constructor's keyword arguments; constraints mirror the
 checks PyTorch makes at construction, so a configuration PyTorch rejects is a 422 naming
 the field. Checks that need the number of param groups, or that PyTorch only makes while
-stepping, are made when the model is turned into an engine node (``to_node``).
+stepping, are made by the engine's factory for the type (``service.engine.factories.pytorch``).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
 from schemas.fields import (
@@ -21,14 +20,8 @@ from schemas.fields import (
     PerGroup,
     PerGroupExpression,
     PositiveStrictInt,
-    expressions,
-    per_group,
 )
 from schemas.numbers import A_NUMBER, AN_INTEGER, Boolean
-from service.engine import cosine, cyclic, lambdas, multiplicative, swa
-from service.engine.errors import Loc, ScheduleError
-from service.engine.nodes import Node
-from service.engine.types import FloatArray
 
 
 def _config(example: dict[str, Any], doc: str) -> ConfigDict:
@@ -59,10 +52,6 @@ class LambdaLR(BaseModel):
     type: Literal["LambdaLR"]
     lr_lambda: PerGroupExpression
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine scheduler for ``groups`` param groups."""
-        return lambdas.LambdaLR(loc, expressions(self.lr_lambda, groups, (*loc, "lr_lambda")))
-
 
 class MultiplicativeLR(BaseModel):
     """``lr_k = lr_{k-1} * lr_lambda(k)`` (not applied at construction)."""
@@ -73,12 +62,6 @@ class MultiplicativeLR(BaseModel):
     )
     type: Literal["MultiplicativeLR"]
     lr_lambda: PerGroupExpression
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine scheduler for ``groups`` param groups."""
-        return lambdas.MultiplicativeLR(
-            loc, expressions(self.lr_lambda, groups, (*loc, "lr_lambda"))
-        )
 
 
 class StepLR(BaseModel):
@@ -91,10 +74,6 @@ class StepLR(BaseModel):
     step_size: Number
     gamma: FiniteFloat = 0.1
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine scheduler for ``groups`` param groups."""
-        return multiplicative.StepLR(loc, self.step_size, self.gamma)
-
 
 class MultiStepLR(BaseModel):
     """Decay by ``gamma`` at each milestone (repeated milestones compound)."""
@@ -105,10 +84,6 @@ class MultiStepLR(BaseModel):
     type: Literal["MultiStepLR"]
     milestones: Annotated[list[Number], Field(max_length=10_000)]
     gamma: FiniteFloat = 0.1
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine scheduler for ``groups`` param groups."""
-        return multiplicative.MultiStepLR(loc, [float(m) for m in self.milestones], self.gamma)
 
 
 class ConstantLR(BaseModel):
@@ -124,10 +99,6 @@ class ConstantLR(BaseModel):
         A_NUMBER,
     ] = 1.0 / 3
     total_iters: Number = 5
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine scheduler for ``groups`` param groups."""
-        return multiplicative.ConstantLR(loc, self.factor, self.total_iters)
 
 
 class LinearLR(BaseModel):
@@ -148,10 +119,6 @@ class LinearLR(BaseModel):
     ] = 1.0
     total_iters: Number = 5
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine scheduler for ``groups`` param groups."""
-        return multiplicative.LinearLR(loc, self.start_factor, self.end_factor, self.total_iters)
-
 
 class ExponentialLR(BaseModel):
     """Multiply by ``gamma`` every step."""
@@ -159,10 +126,6 @@ class ExponentialLR(BaseModel):
     model_config = _config({"type": "ExponentialLR", "gamma": 0.95}, _DOCS.format("ExponentialLR"))
     type: Literal["ExponentialLR"]
     gamma: FiniteFloat
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine scheduler for ``groups`` param groups."""
-        return multiplicative.ExponentialLR(loc, self.gamma)
 
 
 class PolynomialLR(BaseModel):
@@ -175,10 +138,6 @@ class PolynomialLR(BaseModel):
     total_iters: Number = 5
     power: FiniteFloat = 1.0
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine scheduler for ``groups`` param groups."""
-        return multiplicative.PolynomialLR(loc, self.total_iters, self.power)
-
 
 class CosineAnnealingLR(BaseModel):
     """Cosine from the lr to ``eta_min`` over ``T_max`` steps; then rises again."""
@@ -190,10 +149,6 @@ class CosineAnnealingLR(BaseModel):
     type: Literal["CosineAnnealingLR"]
     T_max: Number
     eta_min: FiniteFloat = 0.0
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine scheduler for ``groups`` param groups."""
-        return cosine.CosineAnnealingLR(loc, self.T_max, self.eta_min)
 
 
 class CosineAnnealingWarmRestarts(BaseModel):
@@ -211,10 +166,6 @@ class CosineAnnealingWarmRestarts(BaseModel):
         AN_INTEGER,
     ] = 1
     eta_min: FiniteFloat = 0.0
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine scheduler for ``groups`` param groups."""
-        return cosine.CosineAnnealingWarmRestarts(loc, self.T_0, self.T_mult, self.eta_min)
 
 
 class CyclicLR(BaseModel):
@@ -255,28 +206,6 @@ class CyclicLR(BaseModel):
     base_momentum: PerGroup = 0.8
     max_momentum: PerGroup = 0.9
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine scheduler for ``groups`` param groups."""
-        if self.scale_fn is None and self.mode not in ("triangular", "triangular2", "exp_range"):
-            raise ScheduleError(
-                f"mode {self.mode!r} is invalid and scale_fn is None "
-                "(expected triangular, triangular2 or exp_range)",
-                (*loc, "mode"),
-            )
-        return cyclic.CyclicLR(
-            loc,
-            base_lr=per_group(self.base_lr, groups, (*loc, "base_lr")),
-            max_lr=per_group(self.max_lr, groups, (*loc, "max_lr")),
-            step_size_up=self.step_size_up,
-            step_size_down=self.step_size_down,
-            mode=self.mode,
-            gamma=self.gamma,
-            scale_fn=None if self.scale_fn is None else expressions(self.scale_fn, 1, loc)[0],
-            scale_mode=self.scale_mode,
-            cycle_momentum=self.cycle_momentum,
-            **_momenta(self, groups, loc),
-        )
-
 
 class OneCycleLR(BaseModel):
     """The 1cycle policy: warm up to ``max_lr``, then anneal to ``max_lr / div / final_div``."""
@@ -303,30 +232,6 @@ class OneCycleLR(BaseModel):
     final_div_factor: FiniteFloat = 1e4
     three_phase: Boolean = False
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine scheduler for ``groups`` param groups."""
-        if self.total_steps is not None:
-            total_steps = self.total_steps
-        elif self.epochs is not None and self.steps_per_epoch is not None:
-            total_steps = self.epochs * self.steps_per_epoch
-        else:
-            raise ScheduleError(
-                "You must define either total_steps OR (epochs AND steps_per_epoch)",
-                (*loc, "total_steps"),
-            )
-        return cyclic.OneCycleLR(
-            loc,
-            max_lr=per_group(self.max_lr, groups, (*loc, "max_lr")),
-            total_steps=total_steps,
-            pct_start=self.pct_start,
-            anneal_strategy=self.anneal_strategy,
-            cycle_momentum=self.cycle_momentum,
-            **_momenta(self, groups, loc),
-            div_factor=self.div_factor,
-            final_div_factor=self.final_div_factor,
-            three_phase=self.three_phase,
-        )
-
 
 class SWALR(BaseModel):
     """``torch.optim.swa_utils.SWALR``: anneal every lr to ``swa_lr`` over ``anneal_epochs``
@@ -345,25 +250,6 @@ class SWALR(BaseModel):
         AN_INTEGER,
     ] = 10
     anneal_strategy: Literal["cos", "linear"] = "cos"
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine scheduler for ``groups`` param groups."""
-        return swa.SWALR(
-            loc,
-            per_group(self.swa_lr, groups, (*loc, "swa_lr")),
-            self.anneal_epochs,
-            self.anneal_strategy,
-        )
-
-
-def _momenta(spec: CyclicLR | OneCycleLR, groups: int, loc: Loc) -> dict[str, FloatArray]:
-    """Per-group momenta; PyTorch checks their lengths only when it cycles momentum."""
-    if not spec.cycle_momentum:
-        return {"base_momentum": np.zeros(groups), "max_momentum": np.zeros(groups)}
-    return {
-        "base_momentum": per_group(spec.base_momentum, groups, (*loc, "base_momentum")),
-        "max_momentum": per_group(spec.max_momentum, groups, (*loc, "max_momentum")),
-    }
 
 
 LEAF_MODELS = (

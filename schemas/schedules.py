@@ -9,6 +9,7 @@ from typing import Annotated, Literal, TypeAlias
 
 from pydantic import BaseModel, Field
 
+from rules.errors import ScheduleError
 from schemas.families.composition import (
     COMPOSITION_MODELS,
     ClampSpec,
@@ -81,9 +82,8 @@ from schemas.pytorch import (
     StepLR,
     _config,
 )
-from service.engine import compose
-from service.engine.errors import Loc, ScheduleError
-from service.engine.nodes import Node
+from service.engine import registry
+from service.engine.registry import Node
 
 MAX_CHILDREN = 64
 """Most children one composite may hold."""
@@ -113,22 +113,6 @@ class SequentialLR(BaseModel):
     schedulers: Annotated[list[ScheduleSpec], Field(min_length=1, max_length=MAX_CHILDREN)]
     milestones: Annotated[list[Number], Field(max_length=MAX_CHILDREN)]
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine scheduler for ``groups`` param groups."""
-        if len(self.milestones) != len(self.schedulers) - 1:
-            raise ScheduleError(
-                "Sequential Schedulers expects number of schedulers provided to be one more than "
-                "the number of milestone points, but got number of schedulers "
-                f"{len(self.schedulers)} "
-                f"and the number of milestones to be equal to {len(self.milestones)}",
-                (*loc, "milestones"),
-            )
-        children = [
-            child.to_node(groups, (*loc, "schedulers", index))
-            for index, child in enumerate(self.schedulers)
-        ]
-        return compose.SequentialLR(loc, children, [float(m) for m in self.milestones])
-
 
 class ChainedScheduler(BaseModel):
     """Step every one of ``schedulers`` at every step, in order."""
@@ -145,14 +129,6 @@ class ChainedScheduler(BaseModel):
     )
     type: Literal["ChainedScheduler"]
     schedulers: Annotated[list[ScheduleSpec], Field(min_length=1, max_length=MAX_CHILDREN)]
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine scheduler for ``groups`` param groups."""
-        children = [
-            child.to_node(groups, (*loc, "schedulers", index))
-            for index, child in enumerate(self.schedulers)
-        ]
-        return compose.ChainedScheduler(loc, children)
 
 
 ScheduleSpec: TypeAlias = Annotated[
@@ -241,7 +217,7 @@ def build(spec: ScheduleSpec, groups: int) -> Node:
     if depth > MAX_DEPTH:
         raise ScheduleError(f"the spec nests composites {depth} deep; at most {MAX_DEPTH}", ())
     try:
-        return spec.to_node(groups, ())
+        return registry.build(spec, groups)
     except ScheduleError:
         raise
     except (ArithmeticError, ValueError) as error:

@@ -13,13 +13,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from rules.errors import ScheduleError
 from service import logs, metrics
 from service.api import early_stopping, errors, lr_finder, ops, plateau, plot, schedules, sessions
 from service.api.auth import require_api_key
 from service.api_docs import mount_api_docs
 from service.config import Settings, env_name, get_settings
 from service.curve_pool import CurvePool
-from service.engine.errors import ScheduleError
 from service.middleware import ObservabilityMiddleware
 from service.playground import mount_playground
 from service.security import SecurityHeadersMiddleware

@@ -9,15 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Literal
 
-import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
 from schemas.families.common import Real, Steps, config
-from schemas.fields import PerGroup, per_group
+from schemas.fields import PerGroup
 from schemas.numbers import A_NUMBER
-from service.engine.errors import Loc, ScheduleError
-from service.engine.families import composition
-from service.engine.nodes import Node
 
 if TYPE_CHECKING:
     from schemas.schedules import ScheduleSpec
@@ -74,41 +70,6 @@ class SequenceSpec(BaseModel):
         default=None, description="The total that segment fractions refer to."
     )
 
-    def starts(self, loc: Loc) -> list[int]:
-        """The first step of every segment."""
-        starts = [0]
-        cumulative_steps = 0
-        cumulative_fraction = 0.0
-        for index, segment in enumerate(self.segments[:-1]):
-            if segment.steps is not None:
-                cumulative_steps += segment.steps
-            elif segment.fraction is not None:
-                if self.total_steps is None:
-                    raise ScheduleError(
-                        "segment lengths given as fractions need `total_steps`",
-                        (*loc, "total_steps"),
-                    )
-                cumulative_fraction += segment.fraction
-            else:
-                raise ScheduleError(
-                    "every segment but the last needs `steps` or `fraction`",
-                    (*loc, "segments", index, "steps"),
-                )
-            total = self.total_steps or 0
-            starts.append(cumulative_steps + round(cumulative_fraction * total))
-        return starts
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        child_locs: list[Loc] = [
-            (*loc, "segments", index, "schedule") for index in range(len(self.segments))
-        ]
-        children = [
-            segment.schedule.to_node(groups, child_loc)
-            for segment, child_loc in zip(self.segments, child_locs, strict=True)
-        ]
-        return composition.Sequence(loc, children, self.starts(loc), "sequence", child_locs)
-
     def child_specs(self) -> list[ScheduleSpec]:
         """The nested specs."""
         return [segment.schedule for segment in self.segments]
@@ -143,14 +104,6 @@ class WarmupSpec(BaseModel):
             raise ValueError("give `start_value` or `start_factor`, not both")
         return self
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        child = self.schedule.to_node(groups, (*loc, "schedule"))
-        factor = self.start_factor
-        if self.start_value is None and factor is None:
-            factor = 0.0
-        return composition.Warmup(loc, child, self.steps, self.shape, self.start_value, factor)
-
     def child_specs(self) -> list[ScheduleSpec]:
         """The nested specs."""
         return [self.schedule]
@@ -181,11 +134,6 @@ class ClampSpec(BaseModel):
             raise ValueError(f"min={self.min} is above max={self.max}")
         return self
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        child = self.schedule.to_node(groups, (*loc, "schedule"))
-        return composition.Clamp(loc, child, self.min, self.max)
-
     def child_specs(self) -> list[ScheduleSpec]:
         """The nested specs."""
         return [self.schedule]
@@ -211,12 +159,6 @@ class ScaleSpec(BaseModel):
     type: Literal["scale"]
     schedule: ScheduleSpec
     factor: PerGroup
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        child = self.schedule.to_node(groups, (*loc, "schedule"))
-        factors = np.asarray(per_group(self.factor, groups, (*loc, "factor")))
-        return composition.Scale(loc, child, factors)
 
     def child_specs(self) -> list[ScheduleSpec]:
         """The nested specs."""

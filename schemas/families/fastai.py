@@ -14,12 +14,7 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel
 
 from schemas.families.common import PositiveSteps, Real, config
-from schemas.fields import PerGroup, per_group
-from service.engine.errors import Loc
-from service.engine.families import fastai
-from service.engine.families.base import Closed
-from service.engine.nodes import Node
-from service.engine.types import FloatArray
+from schemas.fields import PerGroup
 
 _DOCS = "https://docs.fast.ai/callback.schedule.html#learner.{}"
 
@@ -43,10 +38,6 @@ PctStart = Annotated[Real, AfterValidator(_fastai_fraction)]
 """The fraction of training in the first phase, checked as fastai checks it."""
 
 
-def _peaks(value: float | list[float] | None, groups: int, loc: Loc) -> FloatArray | None:
-    return None if value is None else np.asarray(per_group(value, groups, loc))
-
-
 class FastaiOneCycle(BaseModel):
     """fastai `fit_one_cycle`: cosine `lr_max/div -> lr_max -> lr_max/div_final`; momentum
     `moms[0] -> moms[1] -> moms[2]` on the same phases."""
@@ -64,19 +55,6 @@ class FastaiOneCycle(BaseModel):
     pct_start: PctStart = 0.25
     moms: tuple[Real, Real, Real] = (0.95, 0.85, 0.95)
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node (it also sets the momentum)."""
-        total = self.n_epoch * self.n_iter
-        lr = fastai.one_cycle_lr(
-            total,
-            _peaks(self.lr_max, groups, (*loc, "lr_max")),
-            self.div,
-            self.div_final,
-            self.pct_start,
-        )
-        momentum = fastai.one_cycle_momentum(total, self.moms, self.pct_start)
-        return Closed(loc, lr, momentum)
-
 
 class FastaiFlatCos(BaseModel):
     """fastai `fit_flat_cos`: flat at `lr` for `pct_start` of training, then cosine to
@@ -92,16 +70,6 @@ class FastaiFlatCos(BaseModel):
     lr: PerGroup | None = None
     div_final: Real = 1e5
     pct_start: PctStart = 0.75
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        formula = fastai.flat_cos(
-            self.n_epoch * self.n_iter,
-            _peaks(self.lr, groups, (*loc, "lr")),
-            self.div_final,
-            self.pct_start,
-        )
-        return Closed(loc, formula)
 
 
 FASTAI_MODELS = (FastaiOneCycle, FastaiFlatCos)

@@ -13,11 +13,6 @@ from typing import Literal
 from pydantic import BaseModel, model_validator
 
 from schemas.families.common import NonNegative, PositiveSteps, Real, Steps, config
-from service.engine.errors import Loc, ScheduleError
-from service.engine.families import hf
-from service.engine.families.base import Closed, multiplier, per_group_rows
-from service.engine.nodes import Node
-from service.engine.types import FloatArray, IntArray
 
 _DOCS = "https://huggingface.co/docs/transformers/main_classes/optimizer_schedules#transformers.{}"
 
@@ -27,10 +22,6 @@ class HfConstant(BaseModel):
 
     model_config = config({"type": "hf.constant"}, _DOCS.format("get_constant_schedule"))
     type: Literal["hf.constant"]
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        return Closed(loc, multiplier(hf.constant()))
 
 
 class HfConstantWithWarmup(BaseModel):
@@ -42,10 +33,6 @@ class HfConstantWithWarmup(BaseModel):
     )
     type: Literal["hf.constant_with_warmup"]
     num_warmup_steps: Steps
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        return Closed(loc, multiplier(hf.constant_with_warmup(self.num_warmup_steps)))
 
 
 class HfLinear(BaseModel):
@@ -59,10 +46,6 @@ class HfLinear(BaseModel):
     num_warmup_steps: Steps
     num_training_steps: Steps
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        return Closed(loc, multiplier(hf.linear(self.num_warmup_steps, self.num_training_steps)))
-
 
 class HfCosine(BaseModel):
     """HF `get_cosine_schedule_with_warmup`: warmup from 0, then cosine (`num_cycles` waves)."""
@@ -75,11 +58,6 @@ class HfCosine(BaseModel):
     num_warmup_steps: Steps
     num_training_steps: Steps
     num_cycles: Real = 0.5
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        factor = hf.cosine(self.num_warmup_steps, self.num_training_steps, self.num_cycles)
-        return Closed(loc, multiplier(factor))
 
 
 class HfCosineWithRestarts(BaseModel):
@@ -99,13 +77,6 @@ class HfCosineWithRestarts(BaseModel):
     num_training_steps: Steps
     num_cycles: Real = 1
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        factor = hf.cosine_with_restarts(
-            self.num_warmup_steps, self.num_training_steps, self.num_cycles
-        )
-        return Closed(loc, multiplier(factor))
-
 
 class _MinLr(BaseModel):
     min_lr: NonNegative | None = None
@@ -118,18 +89,6 @@ class _MinLr(BaseModel):
         if self.min_lr is None and self.min_lr_rate is None:
             raise ValueError("One of min_lr or min_lr_rate should be set")
         return self
-
-    def _rate(self, base: FloatArray, loc: Loc) -> float:
-        """``min_lr_rate``, or ``min_lr / optimizer.defaults["lr"]`` (the first group's lr)."""
-        if self.min_lr_rate is not None:
-            return self.min_lr_rate
-        assert self.min_lr is not None
-        if base[0] == 0:
-            raise ScheduleError(
-                "min_lr / optimizer lr: the lr is 0 (transformers raises ZeroDivisionError)",
-                (*loc, "min_lr"),
-            )
-        return self.min_lr / float(base[0])
 
 
 class HfCosineWithMinLr(_MinLr):
@@ -148,20 +107,6 @@ class HfCosineWithMinLr(_MinLr):
     num_warmup_steps: Steps
     num_training_steps: Steps
     num_cycles: Real = 0.5
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-
-        def formula(k: IntArray, base: FloatArray) -> FloatArray:
-            factor = hf.cosine(
-                self.num_warmup_steps,
-                self.num_training_steps,
-                self.num_cycles,
-                self._rate(base, loc),
-            )
-            return per_group_rows(base, factor(k))
-
-        return Closed(loc, formula)
 
 
 class HfCosineWarmupWithMinLr(_MinLr):
@@ -187,21 +132,6 @@ class HfCosineWarmupWithMinLr(_MinLr):
     num_cycles: Real = 0.5
     warmup_lr_rate: Real | None = None
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-
-        def formula(k: IntArray, base: FloatArray) -> FloatArray:
-            factor = hf.cosine_warmup_with_min_lr(
-                self.num_warmup_steps,
-                self.num_training_steps,
-                self.num_cycles,
-                self._rate(base, loc),
-                self.warmup_lr_rate,
-            )
-            return per_group_rows(base, factor(k))
-
-        return Closed(loc, formula)
-
 
 class HfPolynomial(BaseModel):
     """HF `get_polynomial_decay_schedule_with_warmup`: warmup, then a power decay to `lr_end`.
@@ -225,28 +155,6 @@ class HfPolynomial(BaseModel):
     lr_end: Real = 1e-7
     power: Real = 1.0
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-
-        def formula(k: IntArray, base: FloatArray) -> FloatArray:
-            lr_init = float(base[0])
-            if not lr_init > self.lr_end:
-                raise ScheduleError(
-                    f"lr_end ({self.lr_end}) must be smaller than initial lr ({lr_init})",
-                    (*loc, "lr_end"),
-                )
-            factor = hf.polynomial(
-                self.num_warmup_steps,
-                self.num_training_steps,
-                self.lr_end,
-                self.power,
-                lr_init,
-                loc,
-            )
-            return per_group_rows(base, factor(k))
-
-        return Closed(loc, formula)
-
 
 class HfInverseSqrt(BaseModel):
     """HF `get_inverse_sqrt_schedule`: warmup, then `1/sqrt((k + s - W)/s)` (s = timescale)."""
@@ -258,13 +166,6 @@ class HfInverseSqrt(BaseModel):
     type: Literal["hf.inverse_sqrt"]
     num_warmup_steps: Steps
     timescale: PositiveSteps | None = None
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node (``timescale`` defaults to ``num_warmup_steps or 10_000``)."""
-        timescale = self.timescale
-        if timescale is None:
-            timescale = self.num_warmup_steps or 10_000
-        return Closed(loc, multiplier(hf.inverse_sqrt(self.num_warmup_steps, timescale)))
 
 
 class HfWsd(BaseModel):
@@ -300,23 +201,6 @@ class HfWsd(BaseModel):
         if self.num_training_steps is None and self.num_stable_steps is None:
             raise ValueError("Either num_training_steps or num_stable_steps must be specified.")
         return self
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        stable = self.num_stable_steps
-        if stable is None:
-            assert self.num_training_steps is not None
-            stable = self.num_training_steps - self.num_warmup_steps - self.num_decay_steps
-        factor = hf.wsd(
-            self.num_warmup_steps,
-            stable,
-            self.num_decay_steps,
-            self.warmup_type,
-            self.decay_type,
-            self.min_lr_ratio,
-            self.num_cycles,
-        )
-        return Closed(loc, multiplier(factor))
 
 
 HF_MODELS = (

@@ -13,10 +13,6 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from schemas.families.common import Real, config
 from schemas.numbers import A_NUMBER, Boolean
-from service.engine.errors import Loc
-from service.engine.families import keras
-from service.engine.families.base import Closed, absolute
-from service.engine.nodes import Node
 
 _DOCS = "https://keras.io/api/optimizers/learning_rate_schedules/{}/"
 DecaySteps = Annotated[
@@ -44,13 +40,6 @@ class KerasExponentialDecay(BaseModel):
     decay_rate: Real
     staircase: Boolean = False
     name: Name = None
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        value = keras.exponential_decay(
-            self.initial_learning_rate, self.decay_steps, self.decay_rate, self.staircase
-        )
-        return Closed(loc, absolute(value))
 
 
 class KerasPiecewiseConstantDecay(BaseModel):
@@ -81,10 +70,6 @@ class KerasPiecewiseConstantDecay(BaseModel):
             )
         return values
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        return Closed(loc, absolute(keras.piecewise_constant(self.boundaries, self.values)))
-
 
 class KerasPolynomialDecay(BaseModel):
     """Keras `PolynomialDecay`: `(init - end)(1 - k/T)^power + end`, or cycling (`cycle`)."""
@@ -108,17 +93,6 @@ class KerasPolynomialDecay(BaseModel):
     cycle: Boolean = False
     name: Name = None
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        value = keras.polynomial_decay(
-            self.initial_learning_rate,
-            self.decay_steps,
-            self.end_learning_rate,
-            self.power,
-            self.cycle,
-        )
-        return Closed(loc, absolute(value))
-
 
 class KerasInverseTimeDecay(BaseModel):
     """Keras `InverseTimeDecay`: `initial_learning_rate / (1 + decay_rate k / decay_steps)`."""
@@ -138,13 +112,6 @@ class KerasInverseTimeDecay(BaseModel):
     decay_rate: Real
     staircase: Boolean = False
     name: Name = None
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        value = keras.inverse_time_decay(
-            self.initial_learning_rate, self.decay_steps, self.decay_rate, self.staircase
-        )
-        return Closed(loc, absolute(value))
 
 
 class KerasCosineDecay(BaseModel):
@@ -172,17 +139,6 @@ class KerasCosineDecay(BaseModel):
     warmup_target: Real | None = None
     warmup_steps: Annotated[float, Field(ge=0, le=1e15), A_NUMBER] = 0
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        value = keras.cosine_decay(
-            self.initial_learning_rate,
-            self.decay_steps,
-            self.alpha,
-            self.warmup_target,
-            self.warmup_steps,
-        )
-        return Closed(loc, absolute(value))
-
 
 class KerasCosineDecayRestarts(BaseModel):
     """Keras `CosineDecayRestarts` (SGDR): periods grow by `t_mul`, peaks by `m_mul`; forever."""
@@ -205,13 +161,6 @@ class KerasCosineDecayRestarts(BaseModel):
     m_mul: Real = 1.0
     alpha: Real = 0.0
     name: Name = None
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        value = keras.cosine_decay_restarts(
-            self.initial_learning_rate, self.first_decay_steps, self.t_mul, self.m_mul, self.alpha
-        )
-        return Closed(loc, absolute(value))
 
 
 KERAS_MODELS = (

@@ -12,10 +12,6 @@ from pydantic import BaseModel, Field, field_validator
 
 from schemas.families.common import AnySteps, PositiveSteps, Real, config
 from schemas.numbers import Boolean
-from service.engine.errors import Loc, ScheduleError
-from service.engine.families import composition, optax
-from service.engine.families.base import Closed, absolute
-from service.engine.nodes import Node
 
 if TYPE_CHECKING:
     from schemas.schedules import ScheduleSpec
@@ -39,10 +35,6 @@ class OptaxConstant(BaseModel):
     type: Literal["optax.constant"]
     value: Real
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        return Closed(loc, absolute(optax.constant(self.value)))
-
 
 class OptaxPolynomial(BaseModel):
     """optax `polynomial_schedule`: `(init - end) (1 - clip(k - begin, 0, T)/T)^power + end`."""
@@ -65,17 +57,6 @@ class OptaxPolynomial(BaseModel):
     transition_steps: AnySteps
     transition_begin: AnySteps = 0
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        value = optax.polynomial(
-            self.init_value,
-            self.end_value,
-            self.power,
-            self.transition_steps,
-            self.transition_begin,
-        )
-        return Closed(loc, absolute(value))
-
 
 class OptaxLinear(BaseModel):
     """optax `linear_schedule`: `init -> end` over `transition_steps` from `transition_begin`."""
@@ -90,13 +71,6 @@ class OptaxLinear(BaseModel):
     transition_steps: AnySteps
     transition_begin: AnySteps = 0
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        value = optax.polynomial(
-            self.init_value, self.end_value, 1, self.transition_steps, self.transition_begin
-        )
-        return Closed(loc, absolute(value))
-
 
 class OptaxCosineDecay(BaseModel):
     """optax `cosine_decay_schedule`: `init ((1 - alpha) cos_decay^exponent + alpha)`."""
@@ -110,11 +84,6 @@ class OptaxCosineDecay(BaseModel):
     decay_steps: PositiveSteps
     alpha: Real = 0.0
     exponent: Real = 1.0
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        value = optax.cosine_decay(self.init_value, self.decay_steps, self.alpha, self.exponent)
-        return Closed(loc, absolute(value))
 
 
 class OptaxWarmupCosineDecay(BaseModel):
@@ -142,25 +111,6 @@ class OptaxWarmupCosineDecay(BaseModel):
     end_value: Real = 0.0
     exponent: Real = 1.0
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        if not self.decay_steps - self.warmup_steps > 0:
-            raise ScheduleError(
-                "The cosine_decay_schedule requires positive decay_steps, got "
-                f"decay_steps={self.decay_steps - self.warmup_steps} "
-                f"(decay_steps - warmup_steps = {self.decay_steps} - {self.warmup_steps})",
-                (*loc, "decay_steps"),
-            )
-        value = optax.warmup_cosine_decay(
-            self.init_value,
-            self.peak_value,
-            self.warmup_steps,
-            self.decay_steps,
-            self.end_value,
-            self.exponent,
-        )
-        return Closed(loc, absolute(value))
-
 
 class OptaxExponentialDecay(BaseModel):
     """optax `exponential_decay`: `init * rate^((k - begin)/T)`, clipped at `end_value`."""
@@ -185,18 +135,6 @@ class OptaxExponentialDecay(BaseModel):
     staircase: Boolean = False
     end_value: Real | None = None
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        value = optax.exponential_decay(
-            self.init_value,
-            self.transition_steps,
-            self.decay_rate,
-            self.transition_begin,
-            self.staircase,
-            self.end_value,
-        )
-        return Closed(loc, absolute(value))
-
 
 class OptaxPiecewiseConstant(BaseModel):
     """optax `piecewise_constant_schedule`: `init` times every scale whose boundary k reached."""
@@ -214,11 +152,6 @@ class OptaxPiecewiseConstant(BaseModel):
     boundaries_and_scales: Scales | None = None
 
     _scales = field_validator("boundaries_and_scales")(_non_negative)
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        value = optax.piecewise_constant(self.init_value, self.boundaries_and_scales or {})
-        return Closed(loc, absolute(value))
 
 
 class OptaxPiecewiseInterpolate(BaseModel):
@@ -240,13 +173,6 @@ class OptaxPiecewiseInterpolate(BaseModel):
 
     _scales = field_validator("boundaries_and_scales")(_non_negative)
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        value = optax.piecewise_interpolate(
-            self.interpolate_type, self.init_value, self.boundaries_and_scales or {}
-        )
-        return Closed(loc, absolute(value))
-
 
 class OptaxLinearOnecycle(BaseModel):
     """optax `linear_onecycle_schedule`: 3 linear phases peak/div -> peak -> peak/div -> end."""
@@ -263,26 +189,6 @@ class OptaxLinearOnecycle(BaseModel):
     div_factor: Real = 25.0
     final_div_factor: Real = 1e4
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        _check_divisors(self.div_factor, self.final_div_factor, loc)
-        value = optax.linear_onecycle(
-            self.transition_steps,
-            self.peak_value,
-            self.pct_start,
-            self.pct_final,
-            self.div_factor,
-            self.final_div_factor,
-        )
-        return Closed(loc, absolute(value))
-
-
-def _check_divisors(div_factor: float, final_div_factor: float, loc: Loc) -> None:
-    """optax divides the peak by both factors: 0 is a division by zero (no schedule)."""
-    for name, value in (("div_factor", div_factor), ("final_div_factor", final_div_factor)):
-        if value == 0:
-            raise ScheduleError(f"{name}=0: optax divides peak_value by it", (*loc, name))
-
 
 class OptaxCosineOnecycle(BaseModel):
     """optax `cosine_onecycle_schedule`: cosine peak/div -> peak -> peak/(div final_div)."""
@@ -297,18 +203,6 @@ class OptaxCosineOnecycle(BaseModel):
     pct_start: Real = 0.3
     div_factor: Real = 25.0
     final_div_factor: Real = 1e4
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        _check_divisors(self.div_factor, self.final_div_factor, loc)
-        value = optax.cosine_onecycle(
-            self.transition_steps,
-            self.peak_value,
-            self.pct_start,
-            self.div_factor,
-            self.final_div_factor,
-        )
-        return Closed(loc, absolute(value))
 
 
 class SgdrCycle(BaseModel):
@@ -342,18 +236,6 @@ class OptaxSgdr(BaseModel):
     type: Literal["optax.sgdr"]
     cosine_kwargs: Annotated[list[SgdrCycle], Field(min_length=1, max_length=1000)]
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        for index, cycle in enumerate(self.cosine_kwargs):
-            if not cycle.decay_steps - cycle.warmup_steps > 0:
-                raise ScheduleError(
-                    "The cosine_decay_schedule requires positive decay_steps, got "
-                    f"decay_steps={cycle.decay_steps - cycle.warmup_steps}",
-                    (*loc, "cosine_kwargs", index, "decay_steps"),
-                )
-        value = optax.sgdr([cycle.model_dump() for cycle in self.cosine_kwargs])
-        return Closed(loc, absolute(value))
-
 
 class OptaxJoinSchedules(BaseModel):
     """optax `join_schedules`: `schedules[i]` from `boundaries[i-1]` on, with its local step."""
@@ -377,23 +259,6 @@ class OptaxJoinSchedules(BaseModel):
     type: Literal["optax.join_schedules"]
     schedules: Annotated[list[ScheduleSpec], Field(min_length=1, max_length=64)]
     boundaries: Annotated[list[AnySteps], Field(max_length=64)]
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        if len(self.boundaries) != len(self.schedules) - 1:
-            raise ScheduleError(
-                f"expected {len(self.schedules) - 1} boundaries (one fewer than schedules), "
-                f"got {len(self.boundaries)}",
-                (*loc, "boundaries"),
-            )
-        children = [
-            spec.to_node(groups, (*loc, "schedules", index))
-            for index, spec in enumerate(self.schedules)
-        ]
-        child_locs = [(*loc, "schedules", index) for index in range(len(children))]
-        return composition.Sequence(
-            loc, children, [0, *self.boundaries], "join_schedules", child_locs
-        )
 
     def child_specs(self) -> list[ScheduleSpec]:
         """The nested specs (for the size and depth limits)."""

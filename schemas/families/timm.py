@@ -16,10 +16,6 @@ from pydantic import BaseModel, Field, Tag, field_validator, model_validator
 from schemas.families.common import NonNegative, PositiveSteps, Real, Steps, config
 from schemas.fields import MAX_INT, BoundedInt
 from schemas.numbers import A_NUMBER, AN_INTEGER, Boolean
-from service.engine.errors import Loc
-from service.engine.families import timm
-from service.engine.families.base import Closed
-from service.engine.nodes import Node
 
 _DOCS = "https://huggingface.co/docs/timm/reference/schedulers#timm.scheduler.{}"
 
@@ -60,23 +56,11 @@ class _Noise(BaseModel):
             "argument 'noise_type'); their noise is always normal"
         )
 
-    def _noise(self) -> timm.Noise:
-        range_t = self.noise_range_t
-        return timm.Noise(
-            tuple(range_t) if isinstance(range_t, list) else range_t,  # type: ignore[arg-type]
-            self.noise_pct,
-            self.noise_std,
-            self.noise_seed,
-        )
-
 
 class _Warmup(_Noise):
     warmup_t: Steps = 0
     warmup_lr_init: NonNegative = 0.0
     warmup_prefix: Boolean = False
-
-    def _warmup(self) -> timm.Warmup:
-        return timm.Warmup(self.warmup_t, self.warmup_lr_init, self.warmup_prefix)
 
 
 class _Cycles(_Warmup):
@@ -85,11 +69,6 @@ class _Cycles(_Warmup):
     cycle_mul: Annotated[float, Field(gt=0.0, le=1e6, allow_inf_nan=False), A_NUMBER] = 1.0
     cycle_decay: Real = 1.0
     cycle_limit: Annotated[int, Field(ge=0, le=MAX_INT), AN_INTEGER] = 1
-
-    def _cycles(self) -> timm.Cycles:
-        return timm.Cycles(
-            float(self.t_initial), self.cycle_mul, self.cycle_decay, self.cycle_limit
-        )
 
 
 class TimmCosine(_Cycles):
@@ -114,18 +93,6 @@ class TimmCosine(_Cycles):
     type: Literal["timm.cosine"]
     k_decay: Real = 1.0
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        formula = timm.cyclic(
-            timm.cosine_shape(self.k_decay),
-            self._cycles(),
-            self._warmup(),
-            self.lr_min,
-            self._noise(),
-            loc,
-        )
-        return Closed(loc, formula)
-
 
 class TimmTanh(_Cycles):
     """timm `TanhLRScheduler`: `lr_min + (lr_max - lr_min)/2 (1 - tanh(lb (1 - r) + ub r))`."""
@@ -144,18 +111,6 @@ class TimmTanh(_Cycles):
             raise ValueError(f"lb={self.lb} must be below ub={self.ub} (timm asserts lb < ub)")
         return self
 
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        formula = timm.tanh(
-            timm.tanh_shape(self.lb, self.ub),
-            self._cycles(),
-            self._warmup(),
-            self.lr_min,
-            self._noise(),
-            loc,
-        )
-        return Closed(loc, formula)
-
 
 class TimmPoly(_Cycles):
     """timm `PolyLRScheduler`: `lr_min + (lr_max - lr_min)(1 - t^k/T^k)^power` per cycle."""
@@ -167,18 +122,6 @@ class TimmPoly(_Cycles):
     type: Literal["timm.poly"]
     power: Real = 0.5
     k_decay: Real = 1.0
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        formula = timm.cyclic(
-            timm.poly_shape(self.power, self.k_decay),
-            self._cycles(),
-            self._warmup(),
-            self.lr_min,
-            self._noise(),
-            loc,
-        )
-        return Closed(loc, formula)
 
 
 class TimmStep(_Warmup):
@@ -192,11 +135,6 @@ class TimmStep(_Warmup):
     decay_t: Annotated[float, Field(gt=0, le=1e15), A_NUMBER]
     decay_rate: Real = 1.0
     warmup_prefix: Boolean = True
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        formula = timm.step(self.decay_t, self.decay_rate, self._warmup(), self._noise(), loc)
-        return Closed(loc, formula)
 
 
 class TimmMultiStep(_Warmup):
@@ -213,13 +151,6 @@ class TimmMultiStep(_Warmup):
     decay_t: Annotated[list[BoundedInt], Field(max_length=10_000)]
     decay_rate: Real = 1.0
     warmup_prefix: Boolean = True
-
-    def to_node(self, groups: int, loc: Loc) -> Node:
-        """The engine node."""
-        formula = timm.multistep(
-            [float(t) for t in self.decay_t], self.decay_rate, self._warmup(), self._noise(), loc
-        )
-        return Closed(loc, formula)
 
 
 TIMM_MODELS = (TimmCosine, TimmTanh, TimmPoly, TimmStep, TimmMultiStep)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 from fastapi import HTTPException, status
 
+from rules.errors import ScheduleError
 from schemas.requests import ScheduleRequest
 from schemas.schedules import ScheduleSpec, build
 from service import encoding, metrics
@@ -30,7 +31,6 @@ from service.engine import (
     compute_float32,
     lr_chunks,
 )
-from service.engine.errors import ScheduleError
 from service.engine.nodes import Node
 
 T = TypeVar("T")

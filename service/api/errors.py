@@ -26,8 +26,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
+from rules.errors import ScheduleError
 from service.api.suggestions import fields_at
-from service.engine.errors import ScheduleError
 from service.limits import ECHO_CHARS, ERRORS_SHOWN
 
 log = logging.getLogger("lrsched.errors")

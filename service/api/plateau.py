@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Body, HTTPException, Request, Response, status
 from fastapi.openapi.models import Example
 
+from rules.errors import ScheduleError
 from schemas.plateau import PlateauReplayRequest, PlateauReplayResponse, group_lrs
 from service.api.bodies import GatedRoute
 from service.config import Settings
 from service.curve_pool import curve_pool
 from service.engine import plateau as engine
-from service.engine.errors import ScheduleError
 
 router = APIRouter(prefix="/v1/plateau", tags=["plateau"], route_class=GatedRoute)
 

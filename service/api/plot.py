@@ -16,6 +16,7 @@ import numpy as np
 from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from rules.errors import ScheduleError
 from schemas.fields import MAX_INT, LearningRates
 from schemas.numbers import AN_INTEGER
 from schemas.schedules import ScheduleSpec
@@ -27,7 +28,6 @@ from service.api.deps import SettingsDep
 from service.config import Settings
 from service.curve_pool import curve_pool
 from service.engine import Curve, StepRange, compute
-from service.engine.errors import ScheduleError
 from service.engine.nodes import Node
 from service.engine.types import FloatArray
 from service.limits import MAX_CURVES, MAX_LINES

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from rules.errors import ScheduleError
 from schemas.sessions import SessionCreate
 from service import sessions
-from service.engine.errors import ScheduleError
 from service.engine.plateau import PlateauConfig, PlateauState
 
 DEFAULT_LR = 0.001

@@ -19,6 +19,7 @@ from fastapi import (
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 
+from rules.errors import ScheduleError
 from schemas.early_stopping import EarlyStopping
 from schemas.plateau import ReduceLROnPlateau
 from schemas.sessions import (
@@ -37,7 +38,6 @@ from service.api.auth import Owner, require_api_key
 from service.api.deps import AsyncUpdatesDep, StoreDep, TenantDep
 from service.api.early_stopping import progress as stopping_progress
 from service.api.shortcuts import Passed, ShortcutRoute
-from service.engine.errors import ScheduleError
 from service.engine.plateau import PlateauState
 from service.limits import SESSION_ID_MAX_LENGTH
 from service.store_holder import StoreHolder

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.engine.errors import Loc, ScheduleError
+from rules.errors import Loc, ScheduleError
 from service.engine.maps import Maps
 from service.engine.nodes import RESTART, STEP, Node
 from service.engine.optimizer import Optimizer

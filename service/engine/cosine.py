@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from rules.errors import Loc, ScheduleError
 from service.engine import fastmath
-from service.engine.errors import Loc, ScheduleError
 from service.engine.fastmath import Affine, Progression
 from service.engine.maps import Maps
 from service.engine.nodes import RESTART, STEP, Leaf, fail_where, local_epochs

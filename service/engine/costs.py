@@ -12,10 +12,10 @@ import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from rules.errors import ScheduleError
 from service.engine import compose
 from service.engine.curves import StepRange
 from service.engine.cyclic import CyclicLR
-from service.engine.errors import ScheduleError
 from service.engine.evaluation import BLOCK
 from service.engine.expressions import Expression
 from service.engine.families.base import Absolute

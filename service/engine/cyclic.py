@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rules.errors import Loc, ScheduleError
 from service.engine import fastmath
-from service.engine.errors import Loc, ScheduleError
 from service.engine.expressions import Expression
 from service.engine.lambdas import first_failure_up_to
 from service.engine.maps import Maps
@@ -237,12 +237,21 @@ class OneCycleLR(Leaf):
             return opt.initial_lr
         return opt.group_keys[key]
 
-    def _anneal(self, start: FloatArray, end: FloatArray, pct: FloatArray) -> FloatArray:
+    def _progress(self, pct: FloatArray) -> FloatArray:
+        """What :meth:`_anneal` interpolates by: ``cos(pi * pct) + 1``, or ``pct`` itself."""
         if self.anneal_strategy == "cos":
-            cos_out = np.cos(np.pi * pct) + 1
-            annealed: FloatArray = end + (start - end) / 2.0 * cos_out
+            cos_out: FloatArray = np.cos(np.pi * pct) + 1
+            return cos_out
+        return pct
+
+    def _anneal(self, start: FloatArray, end: FloatArray, progress: FloatArray) -> FloatArray:
+        """PyTorch's ``_annealing_cos`` or ``_annealing_linear`` from ``start`` to ``end``,
+        in its operation order, at the :meth:`_progress` of each step (computed once per
+        phase for lr and momentum alike)."""
+        if self.anneal_strategy == "cos":
+            annealed: FloatArray = end + (start - end) / 2.0 * progress
             return annealed
-        linear: FloatArray = (end - start) * pct + start
+        linear: FloatArray = (end - start) * progress + start
         return linear
 
     def get_lr(self, epochs: IntArray, initial: bool) -> Maps:
@@ -260,25 +269,29 @@ class OneCycleLR(Leaf):
         unassigned = np.ones(n, dtype=bool)
         start_step = 0.0
         for index, (end_step, start_lr, end_lr, start_m, end_m) in enumerate(self.phases):
-            last = index == len(self.phases) - 1
-            here = unassigned & ((e <= end_step) | last)
-            unassigned &= ~here
+            if index == len(self.phases) - 1:
+                here = unassigned  # the last phase takes every step left
+            else:
+                here = unassigned & (e <= end_step)
+                unassigned &= ~here
             if not here.any():
                 start_step = end_step
                 continue
-            fail_where(
-                here & (end_step == start_step),
-                "pct_start * total_steps gives an empty phase: PyTorch raises ZeroDivisionError",
-                (*self.loc, "pct_start"),
-                at=epochs,
-            )
-            pct = (e[here] - start_step) / (end_step - start_step)
+            if end_step == start_step:
+                fail_where(
+                    here,
+                    "pct_start * total_steps gives an empty phase: PyTorch raises "
+                    "ZeroDivisionError",
+                    (*self.loc, "pct_start"),
+                    at=epochs,
+                )
+            progress = self._progress((e[here] - start_step) / (end_step - start_step))
             lrs[:, here] = self._anneal(
-                self._group_value(start_lr)[:, None], self._group_value(end_lr)[:, None], pct
+                self._group_value(start_lr)[:, None], self._group_value(end_lr)[:, None], progress
             )
             if self.sets_momentum:
                 momenta[:, here] = self._anneal(
-                    self._group_value(start_m)[:, None], self._group_value(end_m)[:, None], pct
+                    self._group_value(start_m)[:, None], self._group_value(end_m)[:, None], progress
                 )
             start_step = end_step
         maps = Maps.absolute(lrs)

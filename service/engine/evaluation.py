@@ -13,9 +13,9 @@ from typing import Any, Protocol, cast
 import numpy as np
 from numpy.typing import NDArray
 
+from rules.errors import ScheduleError
 from service.engine.cancel import checkpoint
 from service.engine.curves import Curve, Curve32, StepRange
-from service.engine.errors import ScheduleError
 from service.engine.maps import scan
 from service.engine.nodes import STEP, Leaf, Node
 from service.engine.optimizer import Optimizer

@@ -37,11 +37,13 @@ import ast
 import functools
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
+from rules.errors import ScheduleError
 from service.engine._expression_compiler import (
     CALL_FLOOR,
     Compiler,
@@ -51,7 +53,6 @@ from service.engine._expression_compiler import (
     quote,
 )
 from service.engine.cancel import checkpoint
-from service.engine.errors import ScheduleError
 from service.limits import MAX_DEPTH, MAX_EXPONENT, MAX_LENGTH, MAX_LITERAL, MAX_NODES
 
 __all__ = [
@@ -65,7 +66,10 @@ __all__ = [
     "Evaluation",
     "Expression",
     "ExpressionError",
+    "CompiledSource",
     "compile_expression",
+    "compile_source",
+    "compiled",
 ]
 
 DEFAULT_ARGUMENT = "epoch"
@@ -284,3 +288,39 @@ def _lambda_argument(text: str, tree: ast.Lambda) -> str:
     if name.startswith("__"):
         raise ExpressionError(f"dunder names are not allowed: {name!r}")
     return name
+
+
+class CompiledSource(str):
+    """An expression's source as the request gave it, carrying its compiled form: validation
+    compiles every expression, and building the schedule uses that rather than compiling it
+    again (the compile cache may not hold every expression of a request)."""
+
+    __slots__ = ("expression",)
+    expression: Expression
+
+    def __new__(cls, expression: Expression) -> CompiledSource:
+        source = super().__new__(cls, expression.source)
+        source.expression = expression
+        return source
+
+    def __copy__(self) -> CompiledSource:
+        return self  # immutable, as its expression is
+
+    def __deepcopy__(self, memo: dict[int, object]) -> CompiledSource:
+        return self
+
+    def __reduce__(self) -> tuple[Callable[[str], str], tuple[str]]:
+        return compile_source, (str(self),)
+
+
+def compile_source(source: str) -> str:
+    """``source`` checked and compiled, kept as the string it was (a :class:`CompiledSource`);
+    raises :class:`ExpressionError` (a ``ValueError``, so pydantic reports it on the field)."""
+    return CompiledSource(compile_expression(source))
+
+
+def compiled(source: str) -> Expression:
+    """The compiled form of a validated source (compiled here if it was not validated)."""
+    if isinstance(source, CompiledSource):
+        return source.expression
+    return compile_expression(source)

@@ -135,8 +135,10 @@ def _direct(angles: Progression, n: int, rows: Sequence[Affine]) -> None:
     """The textbook evaluation, one ``np.cos`` per value (short runs)."""
     x = angles.x0 + np.arange(n, dtype=np.float64) * angles.dx
     cosines = np.cos(angles.angles(x))
+    scratch = x  # no longer needed: each row's beta * cos, in float64, goes here
     for row in rows:
-        np.add(row.alpha, row.beta * cosines, out=row.out[:n], casting="same_kind")
+        np.multiply(cosines, row.beta, out=scratch)
+        np.add(scratch, row.alpha, out=row.out[:n], casting="same_kind")
 
 
 def linear(

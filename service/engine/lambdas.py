@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rules.errors import Loc, ScheduleError
 from service.engine.cancel import checkpoint
-from service.engine.errors import Loc, ScheduleError
 from service.engine.expressions import Expression
 from service.engine.maps import Maps
 from service.engine.nodes import Leaf

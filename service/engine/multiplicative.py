@@ -14,7 +14,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from service.engine.errors import Loc, ScheduleError
+from rules.errors import Loc, ScheduleError
 from service.engine.maps import Maps
 from service.engine.nodes import Leaf, fail_where
 from service.engine.types import FloatArray, IntArray

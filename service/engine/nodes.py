@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from service.engine.errors import Loc, ScheduleError
+from rules.errors import Loc, ScheduleError
 from service.engine.maps import Maps
 from service.engine.optimizer import Optimizer
 from service.engine.types import FloatArray, IntArray

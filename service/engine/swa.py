@@ -6,7 +6,7 @@ from typing import Literal
 
 import numpy as np
 
-from service.engine.errors import Loc
+from rules.errors import Loc
 from service.engine.maps import Maps
 from service.engine.nodes import STEP, Leaf
 from service.engine.optimizer import Optimizer

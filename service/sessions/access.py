@@ -7,8 +7,8 @@ import hashlib
 import hmac
 import secrets
 
+from rules.errors import ScheduleError
 from service.config import env_name
-from service.engine.errors import ScheduleError
 from service.sessions.documents import (
     encode_session,
 )

@@ -310,3 +310,55 @@ def test_the_quick_pass_admits_only_what_the_scan_admits(value: Any) -> None:
         body = json.dumps(value, separators=(",", ":")).encode()
         if jsonscan.quick_pass(body):
             assert jsonscan.scan(body) is None
+
+
+def _large_lambda_request(bad_lambda: str | None = None) -> dict[str, Any]:
+    """A body over BODY_INLINE_BYTES: 100 distinct lambdas (one per param group), the eighth
+    replaced by ``bad_lambda`` when given."""
+    lambdas = [f"lambda epoch: 0.9 ** epoch + {group} * 0.0001 * epoch" for group in range(100)]
+    body = {
+        "schedule": {"type": "LambdaLR", "lr_lambda": lambdas},
+        "lr": [0.1] * 100,
+        "steps": 3,
+    }
+    if bad_lambda is not None:
+        lambdas[7] = bad_lambda
+    return body
+
+
+def test_a_large_body_is_validated_off_the_event_loop_as_the_declared_route_would(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validating a large body can compile a thousand expressions: that runs in the worker
+    thread that parses it, and FastAPI takes the validated model as it is."""
+    import service.api.bodies as bodies
+
+    validated: list[Any] = []
+    checked = bodies._checked
+
+    def recording(body: bytes, model: Any) -> Any:
+        value = checked(body, model)
+        validated.append(value)
+        return value
+
+    monkeypatch.setattr(bodies, "_checked", recording)
+    body = _large_lambda_request()
+    assert len(json.dumps(body)) > BODY_INLINE_BYTES
+    response = post(client, "/v1/schedules", body)
+    assert response.status_code == 200, response.text
+    [model] = validated
+    assert type(model).__name__ == "ScheduleRequest"
+    lr = response.json()["lr"]
+    assert lr[3] == pytest.approx([0.1, 0.1 * (0.9 + 0.0003), 0.1 * (0.81 + 0.0006)])
+
+
+def test_a_large_invalid_body_is_refused_in_the_same_words_as_a_small_one(
+    client: TestClient,
+) -> None:
+    large = post(client, "/v1/schedules", _large_lambda_request(bad_lambda="lambda e: e.x"))
+    assert large.status_code == 422
+    [error] = large.json()["detail"]
+    assert error["loc"] == ["body", "schedule", "lr_lambda", 7]
+    small_body = {"schedule": {"type": "LambdaLR", "lr_lambda": ["lambda e: e.x"]}, "lr": [0.1]}
+    small = post(client, "/v1/schedules", small_body | {"steps": 3})
+    assert small.json()["detail"][0]["msg"] == error["msg"]

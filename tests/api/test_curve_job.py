@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from rules.errors import ScheduleError
 from service.api.curve_job import check_values
 from service.config import Settings
-from service.engine.errors import ScheduleError
 from service.main import create_app
 
 STEP_LR = {"type": "StepLR", "step_size": 2}

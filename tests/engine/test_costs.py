@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-import schemas.fields
 import service.api.schedules as schedule_routes
 import service.engine
+import service.engine.expressions
+from rules.errors import ScheduleError
 from schemas.requests import ScheduleRequest
 from schemas.schedules import build
 from service.config import Settings
 from service.engine import BLOCK, StepRange, check_costs, expression_cost
-from service.engine.errors import ScheduleError
 from service.engine.expressions import CALL_FLOOR, CHUNK, Expression, compile_expression
 from service.engine.nodes import Node
 from service.limits import PREFIX_CHECK_LIMIT
@@ -294,7 +294,7 @@ def test_each_expression_is_compiled_once_per_request(
         compiled.append(source)
         return compile_expression.__wrapped__(source)
 
-    monkeypatch.setattr(schemas.fields, "compile_expression", spy)
+    monkeypatch.setattr(service.engine.expressions, "compile_expression", spy)
     groups = 600
     lambdas = [f"1 / (epoch + {group})" for group in range(1, groups + 1)]
     body = {
@@ -329,7 +329,7 @@ def test_a_validated_source_copies_and_pickles_with_its_compiled_form() -> None:
         {"schedule": {"type": "LambdaLR", "lr_lambda": SUM}, "steps": 1}
     )
     source = request.model_copy(deep=True).schedule.lr_lambda
-    assert isinstance(source, schemas.fields.CompiledSource)
+    assert isinstance(source, service.engine.expressions.CompiledSource)
     assert source == SUM
     assert source.expression is compile_expression(SUM)
     restored = pickle.loads(pickle.dumps(request))

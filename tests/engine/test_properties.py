@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
+from rules.errors import ScheduleError
 from schemas.schedules import ScheduleSpec, build
 from service.engine import StepRange, compute
-from service.engine.errors import ScheduleError
 from tests.conformance.strategies import schedule_requests
 
 SPEC: TypeAdapter[Any] = TypeAdapter(ScheduleSpec)

@@ -15,9 +15,9 @@ import pytest
 from pydantic import TypeAdapter
 
 import service.engine as engine
+from rules.errors import ScheduleError
 from schemas.schedules import ScheduleSpec, build
 from service.engine import StepRange, compute, compute_float32, lr_chunks
-from service.engine.errors import ScheduleError
 from service.engine.optimizer import Optimizer
 
 SPEC: TypeAdapter[Any] = TypeAdapter(ScheduleSpec)

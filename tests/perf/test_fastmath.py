@@ -81,6 +81,20 @@ def test_cos_affine_rows_share_angles_and_round_float32_once(n: int) -> None:
         assert ulps.max() <= 1  # float64's result rounded once: at most its last-bit ties
 
 
+def test_short_runs_are_one_cos_per_value_bit_for_bit_in_every_row() -> None:
+    """Below the tables, each row is ``alpha + beta * cos((x / L) * pi)`` in float64, rounded
+    once to a float32 row: the rows share one scratch buffer and none leaks into the next."""
+    angles, n = Progression(5.0, 2.0, 699.0), 1000
+    x = angles.x0 + np.arange(n, dtype=np.float64) * angles.dx
+    cosines = np.cos((x / angles.length) * np.pi)
+    parameters = [(0.3, 0.2), (-1.0, 2.5), (0.9, -0.05), (0.9, 0.05)]
+    outs = [np.empty(n), np.empty(n), np.empty(n, np.float32), np.empty(n)]
+    rows = [Affine(a, b, out) for (a, b), out in zip(parameters, outs, strict=True)]
+    fastmath.cos_affine(angles, n, rows)
+    for (alpha, beta), out in zip(parameters, outs, strict=True):
+        np.testing.assert_array_equal(out, (alpha + beta * cosines).astype(out.dtype))
+
+
 def test_cos_affine_writes_only_the_first_n_values() -> None:
     out = np.full(5000, 7.0)
     fastmath.cos_affine(Progression(0.0, 1.0, 100.0, periodic=True), 4000, [Affine(0, 1, out)])

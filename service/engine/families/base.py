@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from service.engine.errors import Loc
+from rules.errors import Loc
 from service.engine.maps import Maps
 from service.engine.nodes import Leaf
 from service.engine.types import FloatArray, IntArray

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rules.errors import Loc, ScheduleError
 from service.engine import StepRange, compute
-from service.engine.errors import Loc, ScheduleError
 from service.engine.families.base import Absolute, Values
 from service.engine.nodes import Leaf, Node
 from service.engine.optimizer import Optimizer

@@ -16,7 +16,7 @@ from collections.abc import Sequence as Seq
 
 import numpy as np
 
-from service.engine.errors import Loc, ScheduleError
+from rules.errors import Loc, ScheduleError
 from service.engine.families.base import Absolute, Values
 from service.engine.families.children import evaluate, needs_stepping, value_at
 from service.engine.nodes import Node

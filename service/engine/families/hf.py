@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from service.engine.errors import Loc
+from rules.errors import Loc
 from service.engine.nodes import fail_where
 from service.engine.types import FloatArray, IntArray
 

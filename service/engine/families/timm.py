@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rules.errors import Loc, ScheduleError
 from service.engine.compose import bisect_right_many
-from service.engine.errors import Loc, ScheduleError
 from service.engine.families import noise
 from service.engine.families.base import Formula
 from service.engine.nodes import fail_where
