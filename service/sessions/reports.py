@@ -77,17 +77,7 @@ def _apply_report(
         return Change(encode_session(waiting), None, _waiting(waiting, "pending"))
     metrics = tuple(pending[r] for r in range(session.world_size))
     decided, decision = _decide(session, metrics)
-    outcome = ReportOutcome(
-        kind="decided",
-        epoch=epoch,
-        decided=True,
-        lrs=decision.lrs,
-        reduced=decision.reduced,
-        state=decision.state,
-        waiting_for=(),
-        stopping=decision.stopping,
-        finder=decision.finder,
-    )
+    outcome = _decided("decided", epoch, decision)
     return Change(encode_session(decided), (epoch, encode_decision(decision)), outcome)
 
 
@@ -153,17 +143,7 @@ async def _recorded(store: AsyncUpdates, session_id: str, epoch: int) -> ReportO
         # Epochs before a resumed session's first epoch were decided elsewhere.
         raise EpochConflictError(await _next_epoch(store, session_id), epoch)
     decision = decode_decision(rows[0][1])
-    return ReportOutcome(
-        kind="replayed",
-        epoch=epoch,
-        decided=True,
-        lrs=decision.lrs,
-        reduced=decision.reduced,
-        state=decision.state,
-        waiting_for=(),
-        stopping=decision.stopping,
-        finder=decision.finder,
-    )
+    return _decided("replayed", epoch, decision)
 
 
 async def _next_epoch(store: AsyncUpdates, session_id: str) -> int:
@@ -177,3 +157,18 @@ async def _next_epoch(store: AsyncUpdates, session_id: str) -> int:
 
 
 # -- PyTorch's state_dict ----------------------------------------------------------------
+
+
+def _decided(kind: ReportKind, epoch: int, decision: Decision) -> ReportOutcome:
+    """The answer for an epoch that ``decision`` decided, now or earlier."""
+    return ReportOutcome(
+        kind=kind,
+        epoch=epoch,
+        decided=True,
+        lrs=decision.lrs,
+        reduced=decision.reduced,
+        state=decision.state,
+        waiting_for=(),
+        stopping=decision.stopping,
+        finder=decision.finder,
+    )
