@@ -160,6 +160,16 @@ class CyclicLR(Leaf):
         return maps.b, maps.mb
 
 
+_EMPTY_PHASE = "pct_start * total_steps gives an empty phase: PyTorch raises ZeroDivisionError"
+
+
+def _past_total_steps(total_steps: int) -> str:
+    return (
+        f"Tried to step past total_steps={total_steps} (PyTorch raises ValueError); "
+        "steps may be at most total_steps + 1"
+    )
+
+
 class OneCycleLR(Leaf):
     r"""The 1cycle policy (Smith & Topin, 2018): warm up to ``max_lr``, then anneal far below.
 
@@ -255,10 +265,11 @@ class OneCycleLR(Leaf):
         return linear
 
     def get_lr(self, epochs: IntArray, initial: bool) -> Maps:
+        if epochs.shape[0] == 1:
+            return self._lr_at(int(epochs[0]))
         fail_where(
             epochs > self.total_steps,
-            f"Tried to step past total_steps={self.total_steps} (PyTorch raises ValueError); "
-            f"steps may be at most total_steps + 1",
+            _past_total_steps(self.total_steps),
             (*self.loc, "total_steps"),
             at=epochs,
         )
@@ -278,13 +289,7 @@ class OneCycleLR(Leaf):
                 start_step = end_step
                 continue
             if end_step == start_step:
-                fail_where(
-                    here,
-                    "pct_start * total_steps gives an empty phase: PyTorch raises "
-                    "ZeroDivisionError",
-                    (*self.loc, "pct_start"),
-                    at=epochs,
-                )
+                fail_where(here, _EMPTY_PHASE, (*self.loc, "pct_start"), at=epochs)
             progress = self._progress((e[here] - start_step) / (end_step - start_step))
             lrs[:, here] = self._anneal(
                 self._group_value(start_lr)[:, None], self._group_value(end_lr)[:, None], progress
@@ -297,6 +302,36 @@ class OneCycleLR(Leaf):
         maps = Maps.absolute(lrs)
         if self.sets_momentum:
             maps.with_momentum(momenta)
+        return maps
+
+    def _lr_at(self, epoch: int) -> Maps:
+        """:meth:`get_lr` at one epoch (the construction step, each step of a stepped tree):
+        PyTorch's loop over the phases, in the vectorized form's arithmetic, without masks."""
+        if epoch > self.total_steps:
+            raise ScheduleError(
+                _past_total_steps(self.total_steps), (*self.loc, "total_steps"), epoch=epoch
+            )
+        start_step, phase = 0.0, self.phases[-1]
+        for candidate in self.phases[:-1]:
+            if epoch <= candidate[0]:
+                phase = candidate
+                break
+            start_step = candidate[0]
+        end_step, start_lr, end_lr, start_m, end_m = phase
+        if end_step == start_step:
+            raise ScheduleError(_EMPTY_PHASE, (*self.loc, "pct_start"), epoch=epoch)
+        progress = self._progress(np.full(1, (epoch - start_step) / (end_step - start_step)))
+        maps = Maps.absolute(
+            self._anneal(
+                self._group_value(start_lr)[:, None], self._group_value(end_lr)[:, None], progress
+            )
+        )
+        if self.sets_momentum:
+            maps.with_momentum(
+                self._anneal(
+                    self._group_value(start_m)[:, None], self._group_value(end_m)[:, None], progress
+                )
+            )
         return maps
 
     def standalone(self, k: IntArray) -> tuple[FloatArray, FloatArray | None] | None:
