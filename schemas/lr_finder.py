@@ -10,7 +10,6 @@ from pydantic_core import PydanticCustomError
 from schemas.fields import FiniteFloat
 from schemas.numbers import A_NUMBER, AN_INTEGER, NonFiniteFloat
 from schemas.sessions import Count, TtlSeconds, WorldSize
-from service.engine.lr_finder import LrFinderConfig
 from service.limits import MAX_LR_FINDER_STEPS
 
 _CREATE_EXAMPLE: dict[str, Any] = {
@@ -76,18 +75,6 @@ class LrFinderCreate(BaseModel):
                 {"end_lr": end_lr, "start_lr": start_lr},
             )
         return end_lr
-
-    def to_config(self) -> LrFinderConfig:
-        """The engine configuration."""
-        return LrFinderConfig(
-            start_lr=self.start_lr,
-            end_lr=self.end_lr,
-            num_steps=self.num_steps,
-            mode=self.mode,
-            smooth=self.smooth,
-            smoothing=self.smoothing,
-            diverge_threshold=self.diverge_threshold,
-        )
 
 
 class LrFinderCreated(BaseModel):

@@ -38,6 +38,7 @@ from service.api.sessions import (
     store_new_session,
 )
 from service.engine import lr_finder as engine
+from service.engine import registry
 
 router = APIRouter(prefix="/v1/lr-finder", tags=["lr finder"])
 
@@ -79,7 +80,7 @@ def create_lr_finder(
     tenant: TenantDep,
 ) -> LrFinderCreated:
     """A range test whose ranks report `{step, loss, rank}`; step 0 trains with `start_lr`."""
-    config = body.to_config()
+    config = registry.lr_finder_config(body)
     session = sessions.new_lr_finder(config, world_size=body.world_size, reduce=body.reduce)
     created = store_new_session(store, session, body.ttl_seconds, tenant)
     return LrFinderCreated(

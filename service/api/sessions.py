@@ -20,7 +20,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 
 from rules.errors import ScheduleError
-from schemas.early_stopping import EarlyStopping
 from schemas.plateau import ReduceLROnPlateau
 from schemas.sessions import (
     HistoryPage,
@@ -36,6 +35,7 @@ from service import metrics, sessions
 from service.api import session_bodies
 from service.api.auth import Owner, api_key_gate, require_api_key
 from service.api.deps import AsyncUpdatesDep, StoreDep, TenantDep
+from service.api.early_stopping import options as stopping_options
 from service.api.early_stopping import progress as stopping_progress
 from service.api.shortcuts import Passed, ShortcutRoute
 from service.engine.plateau import PlateauState
@@ -277,7 +277,7 @@ def read_session(record: SessionDep) -> SessionView:
         schedule=_schedule(session),
         early_stopping=None
         if session.early_stopping is None
-        else EarlyStopping.from_config(session.early_stopping).model_dump(mode="json"),
+        else stopping_options(session.early_stopping).model_dump(mode="json"),
         stopping=None if stopping is None else stopping_progress(stopping),
         ttl_seconds=record.ttl_seconds,
         expires_at=record.expires_at,
