@@ -12,8 +12,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from schemas.fields import MAX_INT, FiniteFloat
+from schemas.fields import FiniteFloat
 from schemas.numbers import A_NUMBER, AN_INTEGER, Boolean, NonFiniteFloat
+from service.limits import MAX_INT
 
 _EXAMPLE: dict[str, Any] = {"semantics": "keras", "mode": "min", "patience": 2, "min_delta": 0.01}
 

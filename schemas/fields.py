@@ -8,11 +8,7 @@ from pydantic import AfterValidator, Field, StrictInt, Tag
 
 from schemas.numbers import A_NUMBER, AN_INTEGER
 from service.engine.registry import compile_source
-
-MAX_GROUPS = 1024
-"""Most param groups a request may describe."""
-MAX_INT = 10**15
-"""Largest magnitude accepted for integer options (steps, periods, milestones)."""
+from service.limits import MAX_GROUPS, MAX_INT
 
 # Every number below refuses strings (schemas.numbers): the marker comes last, after the
 # constraints. A union member carrying the marker is tagged with the name pydantic gave it

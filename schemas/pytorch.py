@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
 from schemas.fields import (
-    MAX_INT,
     ExpressionSource,
     FiniteFloat,
     Number,
@@ -22,6 +21,7 @@ from schemas.fields import (
     PositiveStrictInt,
 )
 from schemas.numbers import A_NUMBER, AN_INTEGER, Boolean
+from service.limits import MAX_INT
 
 
 def _config(example: dict[str, Any], doc: str) -> ConfigDict:

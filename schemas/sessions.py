@@ -7,9 +7,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.early_stopping import EarlyStopping, EarlyStoppingProgress
-from schemas.fields import MAX_GROUPS, MAX_INT, BoundedInt, FiniteFloat, LearningRate, LearningRates
+from schemas.fields import BoundedInt, FiniteFloat, LearningRate, LearningRates
 from schemas.numbers import A_NUMBER, AN_INTEGER, NonFiniteFloat
 from schemas.plateau import ReduceLROnPlateau
+from service.limits import MAX_GROUPS, MAX_INT
 
 WorldSize = Annotated[
     int, Field(ge=1, le=4096, description="Ranks that report each epoch."), AN_INTEGER

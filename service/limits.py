@@ -28,6 +28,25 @@ intermediate results on one chunk of arguments (see ``service.engine.expressions
 RETRY_AFTER_SECONDS = 1
 """``Retry-After`` of a 503 for curve work past admission: computations take about a second."""
 
+# --- Request fields (schemas/fields.py and the models using its types) --------------------
+
+MAX_GROUPS = 1024
+"""Most param groups a request may describe (an lr list, a per-group option, a state_dict's
+``min_lrs``)."""
+MAX_INT = 10**15
+"""Largest magnitude accepted for integer options (steps, periods, milestones)."""
+
+# --- Schedule trees (schemas/schedules.py, schemas/families/composition.py) ----------------
+
+MAX_CHILDREN = 64
+"""Most children one composite may hold (and milestones of a SequentialLR)."""
+MAX_SEGMENTS = 64
+"""Most segments of one ``sequence``."""
+MAX_SCHEDULERS = 256
+"""Most schedulers one spec may hold in all (bounds the cost of stepping composites)."""
+MAX_SCHEDULE_DEPTH = 8
+"""Deepest nesting of composites."""
+
 # --- Request bodies ------------------------------------------------------------------------
 # The structural gate (service/api/bodies.py) checks these on the raw bytes of every JSON
 # body before anything parses or validates it, so parsing and validation stay bounded: the
@@ -36,7 +55,7 @@ RETRY_AFTER_SECONDS = 1
 
 BODY_MAX_DEPTH = 32
 """Deepest nesting of JSON objects and arrays (a composite of the deepest nesting allowed,
-``schemas.schedules.MAX_DEPTH``, needs about 20 levels). Deeper: 422 at the container."""
+``MAX_SCHEDULE_DEPTH``, needs about 20 levels). Deeper: 422 at the container."""
 BODY_MAX_ITEMS = 100_000
 """Most array items in one body, all arrays together (a replayed metric history is the only
 long array a request has; validating 100,000 metrics takes 10-25 ms, and pydantic holds the
@@ -93,6 +112,9 @@ SESSION_ID_MAX_LENGTH = 64
 
 STEPPING_BUDGET = 8
 """Stepped schedules may evaluate at most this many times ``max_values`` per-step maps."""
+NESTED_STEP_LIMIT = 80_000_000
+"""Most per-step evaluations (leaves x steps) one PyTorch scheduler nested in a family or a
+composition may be stepped (``service/engine/families/children.py``)."""
 EXPRESSION_BUDGET = 1_500_000_000
 """Most expression work one request may ask for, in the units of :meth:`Expression.cost`
 (:func:`expression_cost`), about 2 ns each here at worst: the costliest requests it allows
@@ -112,16 +134,31 @@ MAX_LENGTH = 1000
 MAX_NODES = 200
 """Most syntax nodes in one expression."""
 MAX_DEPTH = 32
-"""Deepest nesting of one expression's syntax tree (not ``schemas.schedules.MAX_DEPTH``,
-the nesting of composite schedules)."""
+"""Deepest nesting of one expression's syntax tree (not ``MAX_SCHEDULE_DEPTH``, the nesting
+of composite schedules)."""
 MAX_LITERAL = 1e300
 """Largest number literal in an expression."""
 MAX_EXPONENT = 1024
 """Largest constant exponent of an integer power in an expression."""
 MAX_ARGUMENTS = 200
 """Most arguments of one call in an expression."""
+MAX_NDIGITS = 400
+"""``round(x, n)`` is the same for every ``n`` beyond this magnitude (floats are below 1e309):
+larger ones are clamped, so Python never builds ``10 ** n`` of a huge ``n``."""
 
 # --- Lambdas (service/engine/lambdas.py) ---------------------------------------------
 
 PREFIX_CHECK_LIMIT = 1 << 24
 """Up to this step, arguments PyTorch passes before the requested ones are checked too."""
+
+# --- Families (service/engine/families/) ---------------------------------------------
+
+MAX_NOISE_DRAWS = 4096
+"""Most normal draws tried per step for timm's noise before giving up (timm would loop on)."""
+
+# --- Curve cache (service/cache.py) --------------------------------------------------
+
+CACHE_ALIASES = 4096
+"""Most raw requests remembered by ``CurveCache.remember`` (least recently used go)."""
+CACHE_ALIAS_BYTES = 4096
+"""Largest raw request remembered (bigger ones are validated every time)."""

@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
 
-from schemas.fields import MAX_INT, BoundedInt
+from schemas.fields import BoundedInt
 from schemas.numbers import A_NUMBER, AN_INTEGER
+from service.limits import MAX_INT
 
 Steps = Annotated[int, Field(ge=0, le=MAX_INT, description="A number of steps (>= 0)."), AN_INTEGER]
 PositiveSteps = Annotated[

@@ -14,8 +14,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, Tag, field_validator, model_validator
 
 from schemas.families.common import NonNegative, PositiveSteps, Real, Steps, config
-from schemas.fields import MAX_INT, BoundedInt
+from schemas.fields import BoundedInt
 from schemas.numbers import A_NUMBER, AN_INTEGER, Boolean
+from service.limits import MAX_INT
 
 _DOCS = "https://huggingface.co/docs/timm/reference/schedulers#timm.scheduler.{}"
 

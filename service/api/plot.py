@@ -17,7 +17,7 @@ from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Resp
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from rules.errors import ScheduleError
-from schemas.fields import MAX_INT, LearningRates
+from schemas.fields import LearningRates
 from schemas.numbers import AN_INTEGER
 from schemas.schedules import ScheduleSpec
 from service import encoding, plotting
@@ -30,7 +30,7 @@ from service.curve_pool import curve_pool
 from service.engine import Curve, StepRange, compute
 from service.engine.nodes import Node
 from service.engine.types import FloatArray
-from service.limits import MAX_CURVES, MAX_LINES
+from service.limits import MAX_CURVES, MAX_INT, MAX_LINES
 
 router = APIRouter(prefix="/v1/schedules", tags=["schedules"], route_class=GatedRoute)
 
