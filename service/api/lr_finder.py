@@ -35,6 +35,7 @@ from service.api.sessions import (
     SessionIdPath,
     apply_report,
     bearer_token,
+    creation_route,
     store_new_session,
 )
 from service.engine import lr_finder as engine
@@ -67,12 +68,10 @@ _CREATE_EXAMPLES: dict[str, Example] = {
 
 @router.post(
     "",
-    status_code=status.HTTP_201_CREATED,
-    summary="Start an LR range test",
-    responses={
-        422: {"description": "Invalid options (e.g. end_lr <= start_lr), or past a limit."},
-        429: {"description": "The API key holds LRSCHED_MAX_SESSIONS_PER_KEY live sessions."},
-    },
+    **creation_route(
+        "Start an LR range test",
+        "Invalid options (e.g. end_lr <= start_lr), or past a limit.",
+    ),
 )
 def create_lr_finder(
     body: Annotated[LrFinderCreate, Body(openapi_examples=_CREATE_EXAMPLES)],

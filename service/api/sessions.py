@@ -60,6 +60,18 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: _FORBIDDEN,
     404: _NOT_FOUND,
 }
+_OVER_QUOTA = {"description": "The API key holds LRSCHED_MAX_SESSIONS_PER_KEY live sessions."}
+
+
+def creation_route(summary: str, invalid: str) -> dict[str, Any]:
+    """The options of a ``POST`` that creates a session of any kind (each stores it through
+    :func:`store_new_session`): 201, the route's own 422 (``invalid`` says when), and 429
+    for an API key at its quota."""
+    return {
+        "status_code": status.HTTP_201_CREATED,
+        "summary": summary,
+        "responses": {422: {"description": invalid}, 429: _OVER_QUOTA},
+    }
 
 
 SessionIdPath = Annotated[
@@ -106,12 +118,10 @@ def _progress(state: PlateauState) -> PlateauProgress:
 
 @router.post(
     "",
-    status_code=status.HTTP_201_CREATED,
-    summary="Create a plateau session",
-    responses={
-        422: {"description": "Invalid options, or `world_size`/`ttl_seconds` past the limit."},
-        429: {"description": "The API key holds LRSCHED_MAX_SESSIONS_PER_KEY live sessions."},
-    },
+    **creation_route(
+        "Create a plateau session",
+        "Invalid options, or `world_size`/`ttl_seconds` past the limit.",
+    ),
 )
 def create_session(body: SessionCreate, store: StoreDep, tenant: TenantDep) -> SessionCreated:
     """Start a session from ReduceLROnPlateau options, or resume one from a ``state_dict``.
