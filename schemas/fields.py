@@ -8,7 +8,7 @@ from pydantic import AfterValidator, Field, StrictInt, Tag
 
 from schemas.numbers import A_NUMBER, AN_INTEGER
 from service.engine.registry import compile_source
-from service.limits import MAX_GROUPS, MAX_INT
+from service.limits import MAX_GROUPS, MAX_INT, MAX_LENGTH
 
 # Every number below refuses strings (schemas.numbers): the marker comes last, after the
 # constraints. A union member carrying the marker is tagged with the name pydantic gave it
@@ -50,7 +50,7 @@ LearningRates: TypeAlias = (
 ExpressionSource = Annotated[
     str,
     Field(
-        max_length=1000,
+        max_length=MAX_LENGTH,
         description=(
             "Python lambda source (`lambda epoch: 0.95 ** epoch`) or a bare expression in "
             "`epoch`; see the expression language in the API description."

@@ -10,7 +10,7 @@ from pydantic_core import PydanticCustomError
 from schemas.fields import FiniteFloat
 from schemas.numbers import A_NUMBER, AN_INTEGER, NonFiniteFloat
 from schemas.sessions import Count, TtlSeconds, WorldSize
-from service.limits import MAX_LR_FINDER_STEPS
+from service.limits import MAX_LR_FINDER_STEPS, MAX_RANKS
 
 _CREATE_EXAMPLE: dict[str, Any] = {
     "start_lr": 1e-7,
@@ -97,7 +97,7 @@ class LrFinderReport(BaseModel):
 
     step: Count
     loss: NonFiniteFloat
-    rank: Annotated[int, Field(ge=0, le=4095), AN_INTEGER] = 0
+    rank: Annotated[int, Field(ge=0, le=MAX_RANKS - 1), AN_INTEGER] = 0
 
 
 StopReason = Literal["diverged", "num_steps"]

@@ -15,6 +15,7 @@ from pydantic_core import PydanticCustomError
 
 from schemas.fields import BoundedInt, FiniteFloat, LearningRate
 from schemas.numbers import A_NUMBER, AN_INTEGER, Boolean, NonFiniteFloat
+from service.limits import MAX_ACCUMULATION_SIZE
 
 __all__ = [
     "LearningRate",
@@ -123,7 +124,7 @@ class ReduceLROnPlateau(BaseModel):
             "threshold * |best|`), so negative metrics (NLL, -reward) can improve."
         ),
     )
-    accumulation_size: Annotated[int, Field(ge=1, le=1_000_000), AN_INTEGER] = Field(
+    accumulation_size: Annotated[int, Field(ge=1, le=MAX_ACCUMULATION_SIZE), AN_INTEGER] = Field(
         default=1,
         description=(
             "Not PyTorch's (optax). Decide only every `accumulation_size` steps, on the mean "

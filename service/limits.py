@@ -39,13 +39,34 @@ MAX_INT = 10**15
 # --- Schedule trees (schemas/schedules.py, schemas/families/composition.py) ----------------
 
 MAX_CHILDREN = 64
-"""Most children one composite may hold (and milestones of a SequentialLR)."""
+"""Most children one composite may hold (and milestones of a SequentialLR, boundaries of a
+join)."""
 MAX_SEGMENTS = 64
 """Most segments of one ``sequence``."""
 MAX_SCHEDULERS = 256
 """Most schedulers one spec may hold in all (bounds the cost of stepping composites)."""
 MAX_SCHEDULE_DEPTH = 8
 """Deepest nesting of composites."""
+
+# --- Schedule options (schemas/) -----------------------------------------------------------
+
+MAX_MILESTONES = 10_000
+"""Most milestones, boundaries, decay steps or scales one schedule may list."""
+MAX_WORD_CHARS = 64
+"""Longest word option (CyclicLR ``mode``, ``scale_mode``: names of a few letters)."""
+MAX_NAME_CHARS = 200
+"""Longest ``name`` of a Keras schedule (accepted and ignored)."""
+MAX_REAL = 1e300
+"""Largest magnitude of a real option of the other libraries' schedules (``schemas/families``)."""
+MAX_MULTIPLIER = 1_000_000
+"""Largest growth factor of restart periods (PyTorch ``T_mult``, Keras ``t_mul``, timm
+``cycle_mul``)."""
+MAX_SGDR_CYCLES = 1000
+"""Most cycles of one ``optax.sgdr``."""
+MAX_NOISE_PCT = 1e6
+"""Largest timm ``noise_pct``."""
+MAX_NOISE_SEED = 2**62
+"""Largest timm ``noise_seed`` (each step's seed, ``noise_seed + step``, stays an int64)."""
 
 # --- Request bodies ------------------------------------------------------------------------
 # The structural gate (service/api/bodies.py) checks these on the raw bytes of every JSON
@@ -102,11 +123,33 @@ MAX_CURVES = 8
 """Most schedules one comparison may overlay."""
 MAX_LINES = 32
 """Most lr lines in one picture (curves x param groups): beyond, a legend is unreadable."""
+MAX_LABEL_CHARS = 80
+"""Longest legend entry of a plotted curve."""
+MIN_PLOT_WIDTH = 200
+"""Narrowest picture, in pixels (a schedule's or an LR range test's)."""
+MAX_PLOT_WIDTH = 2400
+"""Widest picture, in pixels."""
+MIN_PLOT_HEIGHT = 150
+"""Lowest picture, in pixels."""
+MAX_PLOT_HEIGHT = 1600
+"""Highest picture, in pixels."""
 
 # --- Sessions (service/api/sessions.py) ----------------------------------------------
 
 SESSION_ID_MAX_LENGTH = 64
 """Longest session id in a path (ids are 22 characters; longer: 422 naming the path)."""
+MAX_RANKS = 4096
+"""Most ranks (``world_size``) one session may have, ranks ``0..MAX_RANKS - 1``; the limit
+in force is ``LRSCHED_MAX_WORLD_SIZE``, at most this."""
+MAX_SESSION_TTL_SECONDS = 366 * 86400
+"""Longest lifetime of a session after its last write; the limit in force is
+``LRSCHED_MAX_TTL_SECONDS``, at most this."""
+MAX_WARMUP_STEPS = 10_000_000
+"""Most epochs of linear warmup before a session's plateau rule applies."""
+MAX_ACCUMULATION_SIZE = 1_000_000
+"""Most metrics ReduceLROnPlateau may average before each decision (``accumulation_size``)."""
+MAX_HISTORY_ROWS = 10_000
+"""Most rows one page of a session's history returns."""
 
 # --- Curve work budgets (service/engine: check_costs) --------------------------------
 

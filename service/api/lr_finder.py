@@ -11,7 +11,7 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Body, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, Body, Header, HTTPException, Response, status
 from fastapi.openapi.models import Example
 
 from schemas.lr_finder import (
@@ -27,7 +27,7 @@ from schemas.lr_finder import (
 from service import plotting, sessions
 from service.api.auth import Owner
 from service.api.deps import AsyncUpdatesDep, StoreDep, TenantDep
-from service.api.plot import FORMATS, negotiate
+from service.api.plot import FORMATS, Height, Width, negotiate
 from service.api.sessions import (
     AUTH_RESPONSES,
     BearerCredentials,
@@ -218,8 +218,8 @@ def _curve(
 def plot_result(
     record: SessionDep,
     store: StoreDep,
-    width: Annotated[int, Query(ge=200, le=2400, description="Width in pixels.")] = 800,
-    height: Annotated[int, Query(ge=150, le=1600, description="Height in pixels.")] = 450,
+    width: Width = 800,
+    height: Height = 450,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Loss against lr (log x): raw and smoothed, with every library's suggestion marked."""

@@ -39,7 +39,7 @@ from service.api.early_stopping import options as stopping_options
 from service.api.early_stopping import progress as stopping_progress
 from service.api.shortcuts import Passed, ShortcutRoute
 from service.engine.plateau import PlateauState
-from service.limits import SESSION_ID_MAX_LENGTH
+from service.limits import MAX_HISTORY_ROWS, MAX_INT, SESSION_ID_MAX_LENGTH
 from service.store_holder import StoreHolder
 from service.stores import SessionRecord, SessionStore
 from service.stores.base import AsyncUpdates, async_updates
@@ -323,8 +323,10 @@ def _schedule(session: sessions.Session) -> dict[str, Any] | None:
 def read_history(
     record: SessionDep,
     store: StoreDep,
-    start: Annotated[int, Query(ge=0, le=10**15, description="First epoch listed.")] = 0,
-    limit: Annotated[int, Query(ge=1, le=10_000, description="Most rows returned.")] = 1000,
+    start: Annotated[int, Query(ge=0, le=MAX_INT, description="First epoch listed.")] = 0,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_HISTORY_ROWS, description="Most rows returned.")
+    ] = 1000,
 ) -> HistoryPage:
     """One row per decided epoch, in order: the combined metric, each rank's, the lr, reduced."""
     rows = store.history(record.id, start, limit + 1)
