@@ -34,7 +34,8 @@ MAX_GROUPS = 1024
 """Most param groups a request may describe (an lr list, a per-group option, a state_dict's
 ``min_lrs``)."""
 MAX_INT = 10**15
-"""Largest magnitude accepted for integer options (steps, periods, milestones)."""
+"""Largest magnitude accepted for integer options and step counts (steps, periods,
+milestones)."""
 
 # --- Schedule trees (schemas/schedules.py, schemas/families/composition.py) ----------------
 
@@ -99,8 +100,10 @@ ERRORS_SHOWN = 20
 ECHO_CHARS = 200
 """An error echoes at most about this many characters of the offending input."""
 
-# -- training control: the LR range test ----------------------------------------------------
+# --- Training control (schemas/plateau.py, schemas/lr_finder.py) --------------------------
 
+MAX_ACCUMULATION_SIZE = 1_000_000
+"""Most metrics ReduceLROnPlateau may average before each decision (``accumulation_size``)."""
 MAX_LR_FINDER_STEPS = 10_000
 """Most steps of one LR range test: its result (every step's lr, loss and smoothed loss) is
 read back and suggested on in one request, and fastai's valley rule is quadratic in steps."""
@@ -134,7 +137,7 @@ MIN_PLOT_HEIGHT = 150
 MAX_PLOT_HEIGHT = 1600
 """Highest picture, in pixels."""
 
-# --- Sessions (service/api/sessions.py) ----------------------------------------------
+# --- Sessions (schemas/sessions.py, service/api/sessions.py) -------------------------
 
 SESSION_ID_MAX_LENGTH = 64
 """Longest session id in a path (ids are 22 characters; longer: 422 naming the path)."""
@@ -146,8 +149,6 @@ MAX_SESSION_TTL_SECONDS = 366 * 86400
 ``LRSCHED_MAX_TTL_SECONDS``, at most this."""
 MAX_WARMUP_STEPS = 10_000_000
 """Most epochs of linear warmup before a session's plateau rule applies."""
-MAX_ACCUMULATION_SIZE = 1_000_000
-"""Most metrics ReduceLROnPlateau may average before each decision (``accumulation_size``)."""
 MAX_HISTORY_ROWS = 10_000
 """Most rows one page of a session's history returns."""
 

@@ -3,8 +3,8 @@
 config as they are: :func:`service.engine.registry.lr_finder_config`.)
 
 As the schedule factories do, these take the options as keyword arguments and make the
-checks that need the optimizer's param groups or that compare options; ``schemas`` checks
-each option alone.
+checks that need the optimizer's param groups, or that decide what options mean together
+(``min_delta`` beside ``threshold``); ``schemas`` makes the checks of the wire shape.
 """
 
 from __future__ import annotations
