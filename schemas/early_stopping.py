@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from schemas.fields import MAX_INT, FiniteFloat
+from schemas.fields import FiniteFloat
 from schemas.numbers import A_NUMBER, AN_INTEGER, Boolean, NonFiniteFloat
-from service.engine.early_stopping import EarlyStoppingConfig
+from service.limits import MAX_INT
 
 _EXAMPLE: dict[str, Any] = {"semantics": "keras", "mode": "min", "patience": 2, "min_delta": 0.01}
 
@@ -84,36 +84,6 @@ class EarlyStopping(BaseModel):
                 {"name": info.field_name, "library": library, "semantics": semantics},
             )
         return value
-
-    @classmethod
-    def from_config(cls, config: EarlyStoppingConfig) -> EarlyStopping:
-        """The options as they would be sent to get ``config``."""
-        lightning = config.semantics == "lightning"
-        return cls(
-            semantics=config.semantics,
-            mode=config.mode,
-            patience=config.patience,
-            min_delta=config.min_delta,
-            baseline=config.baseline,
-            start_from_epoch=config.start_from_epoch,
-            check_finite=config.check_finite if lightning else None,
-            stopping_threshold=config.stopping_threshold,
-            divergence_threshold=config.divergence_threshold,
-        )
-
-    def to_config(self) -> EarlyStoppingConfig:
-        """The engine configuration."""
-        return EarlyStoppingConfig(
-            semantics=self.semantics,
-            mode=self.mode,
-            patience=self.patience,
-            min_delta=self.min_delta,
-            baseline=self.baseline,
-            start_from_epoch=self.start_from_epoch,
-            check_finite=True if self.check_finite is None else self.check_finite,
-            stopping_threshold=self.stopping_threshold,
-            divergence_threshold=self.divergence_threshold,
-        )
 
 
 class EarlyStoppingProgress(BaseModel):

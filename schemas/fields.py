@@ -8,11 +8,7 @@ from pydantic import AfterValidator, Field, StrictInt, Tag
 
 from schemas.numbers import A_NUMBER, AN_INTEGER
 from service.engine.registry import compile_source
-
-MAX_GROUPS = 1024
-"""Most param groups a request may describe."""
-MAX_INT = 10**15
-"""Largest magnitude accepted for integer options (steps, periods, milestones)."""
+from service.limits import MAX_GROUPS, MAX_INT, MAX_LENGTH
 
 # Every number below refuses strings (schemas.numbers): the marker comes last, after the
 # constraints. A union member carrying the marker is tagged with the name pydantic gave it
@@ -54,7 +50,7 @@ LearningRates: TypeAlias = (
 ExpressionSource = Annotated[
     str,
     Field(
-        max_length=1000,
+        max_length=MAX_LENGTH,
         description=(
             "Python lambda source (`lambda epoch: 0.95 ** epoch`) or a bare expression in "
             "`epoch`; see the expression language in the API description."

@@ -10,8 +10,7 @@ from pydantic_core import PydanticCustomError
 from schemas.fields import FiniteFloat
 from schemas.numbers import A_NUMBER, AN_INTEGER, NonFiniteFloat
 from schemas.sessions import Count, TtlSeconds, WorldSize
-from service.engine.lr_finder import LrFinderConfig
-from service.limits import MAX_LR_FINDER_STEPS
+from service.limits import MAX_LR_FINDER_STEPS, MAX_RANKS
 
 _CREATE_EXAMPLE: dict[str, Any] = {
     "start_lr": 1e-7,
@@ -77,18 +76,6 @@ class LrFinderCreate(BaseModel):
             )
         return end_lr
 
-    def to_config(self) -> LrFinderConfig:
-        """The engine configuration."""
-        return LrFinderConfig(
-            start_lr=self.start_lr,
-            end_lr=self.end_lr,
-            num_steps=self.num_steps,
-            mode=self.mode,
-            smooth=self.smooth,
-            smoothing=self.smoothing,
-            diverge_threshold=self.diverge_threshold,
-        )
-
 
 class LrFinderCreated(BaseModel):
     """A new range test. ``token`` is shown only here: send it as ``Authorization: Bearer``."""
@@ -110,7 +97,7 @@ class LrFinderReport(BaseModel):
 
     step: Count
     loss: NonFiniteFloat
-    rank: Annotated[int, Field(ge=0, le=4095), AN_INTEGER] = 0
+    rank: Annotated[int, Field(ge=0, le=MAX_RANKS - 1), AN_INTEGER] = 0
 
 
 StopReason = Literal["diverged", "num_steps"]

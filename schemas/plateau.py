@@ -1,7 +1,9 @@
 """ReduceLROnPlateau on the wire: its options (shared by replay and sessions) and the replay API.
 
 Field names and defaults are PyTorch's constructor keywords; the checks are PyTorch's
-constructor checks, reported as validation errors that name the field.
+constructor checks of one option, reported as validation errors that name the field. Those
+that need the param groups or compare options are the engine's, as it builds the rule
+(:func:`service.engine.registry.plateau_config`).
 """
 
 from __future__ import annotations
@@ -11,10 +13,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, Tag, field_validator
 from pydantic_core import PydanticCustomError
 
-from rules.errors import ScheduleError
 from schemas.fields import BoundedInt, FiniteFloat, LearningRate
 from schemas.numbers import A_NUMBER, AN_INTEGER, Boolean, NonFiniteFloat
-from service.engine.plateau import PlateauConfig
+from service.limits import MAX_ACCUMULATION_SIZE
 
 __all__ = [
     "LearningRate",
@@ -123,7 +124,7 @@ class ReduceLROnPlateau(BaseModel):
             "threshold * |best|`), so negative metrics (NLL, -reward) can improve."
         ),
     )
-    accumulation_size: Annotated[int, Field(ge=1, le=1_000_000), AN_INTEGER] = Field(
+    accumulation_size: Annotated[int, Field(ge=1, le=MAX_ACCUMULATION_SIZE), AN_INTEGER] = Field(
         default=1,
         description=(
             "Not PyTorch's (optax). Decide only every `accumulation_size` steps, on the mean "
@@ -142,54 +143,6 @@ class ReduceLROnPlateau(BaseModel):
                 {"factor": factor},
             )
         return factor
-
-    def to_config(self, groups: int) -> PlateauConfig:
-        """The engine configuration for an optimizer with ``groups`` param groups.
-
-        Raises:
-            ScheduleError: ``min_lr`` is a list whose length is not ``groups``
-                (loc ``("min_lr",)``), PyTorch's ``expected N min_lrs, got M``.
-        """
-        if isinstance(self.min_lr, list):
-            if len(self.min_lr) != groups:
-                raise ScheduleError(
-                    f"expected {groups} min_lrs, got {len(self.min_lr)}"
-                    " (one per param group in lr)",
-                    ("min_lr",),
-                )
-            min_lrs = tuple(self.min_lr)
-        else:
-            min_lrs = (self.min_lr,) * groups
-        threshold, min_delta = self.threshold, 0.0
-        if self.min_delta is not None:
-            if self.threshold_mode == "rel":
-                raise ScheduleError(
-                    'min_delta is an absolute margin: use threshold_mode "abs" or "both"',
-                    ("min_delta",),
-                )
-            if self.threshold_mode == "abs":
-                if "threshold" in self.model_fields_set:
-                    raise ScheduleError(
-                        'give threshold or min_delta with threshold_mode "abs", not both',
-                        ("min_delta",),
-                    )
-                threshold = self.min_delta
-            else:
-                min_delta = self.min_delta
-        return PlateauConfig(
-            mode=self.mode,
-            factor=self.factor,
-            patience=self.patience,
-            threshold=threshold,
-            threshold_mode=self.threshold_mode,
-            cooldown=self.cooldown,
-            min_lrs=min_lrs,
-            eps=self.eps,
-            patience_semantics=self.patience_semantics,
-            min_delta=min_delta,
-            sign_safe=self.sign_safe_threshold,
-            accumulation_size=self.accumulation_size,
-        )
 
 
 def group_lrs(lr: float | list[float]) -> tuple[float, ...]:

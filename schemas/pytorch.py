@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
 from schemas.fields import (
-    MAX_INT,
     ExpressionSource,
     FiniteFloat,
     Number,
@@ -22,6 +21,7 @@ from schemas.fields import (
     PositiveStrictInt,
 )
 from schemas.numbers import A_NUMBER, AN_INTEGER, Boolean
+from service.limits import MAX_INT, MAX_MILESTONES, MAX_MULTIPLIER, MAX_WORD_CHARS
 
 
 def _config(example: dict[str, Any], doc: str) -> ConfigDict:
@@ -82,7 +82,7 @@ class MultiStepLR(BaseModel):
         {"type": "MultiStepLR", "milestones": [30, 80], "gamma": 0.1}, _DOCS.format("MultiStepLR")
     )
     type: Literal["MultiStepLR"]
-    milestones: Annotated[list[Number], Field(max_length=10_000)]
+    milestones: Annotated[list[Number], Field(max_length=MAX_MILESTONES)]
     gamma: FiniteFloat = 0.1
 
 
@@ -162,7 +162,7 @@ class CosineAnnealingWarmRestarts(BaseModel):
     T_0: Annotated[PositiveStrictInt, Field(description="Expected positive integer T_0.")]
     T_mult: Annotated[
         StrictInt,
-        Field(ge=1, le=1_000_000, description="Expected integer T_mult >= 1."),
+        Field(ge=1, le=MAX_MULTIPLIER, description="Expected integer T_mult >= 1."),
         AN_INTEGER,
     ] = 1
     eta_min: FiniteFloat = 0.0
@@ -189,7 +189,7 @@ class CyclicLR(BaseModel):
     mode: Annotated[
         str,
         Field(
-            max_length=64,
+            max_length=MAX_WORD_CHARS,
             description="triangular, triangular2 or exp_range; ignored when scale_fn is given.",
         ),
     ] = "triangular"
@@ -198,7 +198,7 @@ class CyclicLR(BaseModel):
     scale_mode: Annotated[
         str,
         Field(
-            max_length=64,
+            max_length=MAX_WORD_CHARS,
             description="`cycle` or `iterations` (PyTorch treats any other value as iterations).",
         ),
     ] = "cycle"

@@ -6,9 +6,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.fields import MAX_INT, LearningRates
+from schemas.fields import LearningRates
 from schemas.numbers import AN_INTEGER
 from schemas.schedules import ScheduleSpec
+from service.limits import MAX_INT
 
 
 class ScheduleRequest(BaseModel):

@@ -84,13 +84,7 @@ from schemas.pytorch import (
 )
 from service.engine import registry
 from service.engine.registry import Node
-
-MAX_CHILDREN = 64
-"""Most children one composite may hold."""
-MAX_SCHEDULERS = 256
-"""Most schedulers one spec may hold in all (bounds the cost of stepping composites)."""
-MAX_DEPTH = 8
-"""Deepest nesting of composites."""
+from service.limits import MAX_CHILDREN, MAX_SCHEDULE_DEPTH, MAX_SCHEDULERS
 
 _DOCS = "https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.{}.html"
 
@@ -214,8 +208,10 @@ def build(spec: ScheduleSpec, groups: int) -> Node:
     count, depth = _measure(spec)
     if count > MAX_SCHEDULERS:
         raise ScheduleError(f"the spec holds {count} schedulers; at most {MAX_SCHEDULERS}", ())
-    if depth > MAX_DEPTH:
-        raise ScheduleError(f"the spec nests composites {depth} deep; at most {MAX_DEPTH}", ())
+    if depth > MAX_SCHEDULE_DEPTH:
+        raise ScheduleError(
+            f"the spec nests composites {depth} deep; at most {MAX_SCHEDULE_DEPTH}", ()
+        )
     try:
         return registry.build(spec, groups)
     except ScheduleError:

@@ -7,18 +7,19 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.early_stopping import EarlyStopping, EarlyStoppingProgress
-from schemas.fields import MAX_GROUPS, MAX_INT, BoundedInt, FiniteFloat, LearningRate, LearningRates
+from schemas.fields import BoundedInt, FiniteFloat, LearningRate, LearningRates
 from schemas.numbers import A_NUMBER, AN_INTEGER, NonFiniteFloat
 from schemas.plateau import ReduceLROnPlateau
+from service.limits import MAX_GROUPS, MAX_INT, MAX_RANKS, MAX_SESSION_TTL_SECONDS, MAX_WARMUP_STEPS
 
 WorldSize = Annotated[
-    int, Field(ge=1, le=4096, description="Ranks that report each epoch."), AN_INTEGER
+    int, Field(ge=1, le=MAX_RANKS, description="Ranks that report each epoch."), AN_INTEGER
 ]
 Count = Annotated[int, Field(ge=0, le=MAX_INT), AN_INTEGER]
 """An epoch or step count (>= 0)."""
 TtlSeconds = Annotated[
     int,
-    Field(ge=1, le=366 * 86400, description="Lifetime after the last write (seconds)."),
+    Field(ge=1, le=MAX_SESSION_TTL_SECONDS, description="Lifetime after the last write (seconds)."),
     AN_INTEGER,
 ]
 """A session's lifetime after its last write."""
@@ -114,7 +115,7 @@ class SessionCreate(BaseModel):
         int,
         Field(
             ge=0,
-            le=10_000_000,
+            le=MAX_WARMUP_STEPS,
             description="Epochs of linear warmup before the plateau rule applies (0: none).",
         ),
         AN_INTEGER,
@@ -163,7 +164,7 @@ class ReportRequest(BaseModel):
 
     epoch: Count
     metric: NonFiniteFloat
-    rank: Annotated[int, Field(ge=0, le=4095), AN_INTEGER] = 0
+    rank: Annotated[int, Field(ge=0, le=MAX_RANKS - 1), AN_INTEGER] = 0
 
 
 class ReportResponse(BaseModel):

@@ -20,13 +20,10 @@ from dataclasses import dataclass, field
 from fastapi import Request
 
 from service.engine.cancel import Cancelled
+from service.limits import CACHE_ALIAS_BYTES, CACHE_ALIASES
 
 ENTRY_OVERHEAD = 512
 """Bytes charged per entry on top of its body (key, headers, bookkeeping)."""
-ALIASES = 4096
-"""Most raw requests remembered by :meth:`CurveCache.remember` (least recently used go)."""
-ALIAS_BYTES = 4096
-"""Largest raw request remembered (bigger ones are validated every time)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,17 +165,17 @@ class CurveCache:
     def remember(self, raw: bytes, key: str) -> None:
         """Note that the raw request ``raw`` (body and whatever else selects the answer)
         validated to the entry ``key``, so a byte-identical repeat can skip validation."""
-        if not self.enabled or len(raw) > ALIAS_BYTES:
+        if not self.enabled or len(raw) > CACHE_ALIAS_BYTES:
             return
         with self._lock:
             self._aliases[raw] = key
             self._aliases.move_to_end(raw)
-            if len(self._aliases) > ALIASES:
+            if len(self._aliases) > CACHE_ALIASES:
                 self._aliases.popitem(last=False)
 
     def recall(self, raw: bytes) -> tuple[str, Entry] | None:
         """The key and cached entry a remembered raw request led to; counts a hit."""
-        if len(raw) > ALIAS_BYTES:
+        if len(raw) > CACHE_ALIAS_BYTES:
             return None
         with self._lock:
             key = self._aliases.get(raw)

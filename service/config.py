@@ -7,6 +7,8 @@ from functools import lru_cache
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.limits import MAX_RANKS, MAX_SESSION_TTL_SECONDS
+
 
 class Settings(BaseSettings):
     """Every tunable of the service. Field names map to ``LRSCHED_<NAME>`` variables."""
@@ -31,9 +33,9 @@ class Settings(BaseSettings):
     """Comma-separated API keys; when non-empty every ``/v1`` call needs ``X-API-Key``."""
     max_sessions_per_key: int = Field(default=1000, ge=1)
     """Live sessions one API key (or, with keys off, everyone together) may hold; more: 429."""
-    max_world_size: int = Field(default=1024, ge=1, le=4096)
+    max_world_size: int = Field(default=1024, ge=1, le=MAX_RANKS)
     """Largest ``world_size`` a session may be created with; larger: 422."""
-    max_ttl_seconds: int = Field(default=30 * 86400, ge=1, le=366 * 86400)
+    max_ttl_seconds: int = Field(default=30 * 86400, ge=1, le=MAX_SESSION_TTL_SECONDS)
     """Largest ``ttl_seconds`` a session may be created with; larger: 422."""
     metrics_key: SecretStr = SecretStr("")
     """When set, ``/metrics`` needs it as ``Authorization: Bearer`` or ``X-API-Key``."""

@@ -6,16 +6,17 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
 
-from schemas.fields import MAX_INT, BoundedInt
+from schemas.fields import BoundedInt
 from schemas.numbers import A_NUMBER, AN_INTEGER
+from service.limits import MAX_INT, MAX_REAL
 
 Steps = Annotated[int, Field(ge=0, le=MAX_INT, description="A number of steps (>= 0)."), AN_INTEGER]
 PositiveSteps = Annotated[
     int, Field(gt=0, le=MAX_INT, description="A number of steps (> 0)."), AN_INTEGER
 ]
 AnySteps = BoundedInt
-Real = Annotated[float, Field(allow_inf_nan=False, ge=-1e300, le=1e300), A_NUMBER]
-NonNegative = Annotated[float, Field(allow_inf_nan=False, ge=0.0, le=1e300), A_NUMBER]
+Real = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_REAL, le=MAX_REAL), A_NUMBER]
+NonNegative = Annotated[float, Field(allow_inf_nan=False, ge=0.0, le=MAX_REAL), A_NUMBER]
 
 
 def config(example: dict[str, Any], doc: str | None, title: str | None = None) -> ConfigDict:

@@ -14,12 +14,12 @@ from pydantic import BaseModel, Field, model_validator
 from schemas.families.common import Real, Steps, config
 from schemas.fields import PerGroup
 from schemas.numbers import A_NUMBER
+from service.limits import MAX_SEGMENTS
 
 if TYPE_CHECKING:
     from schemas.schedules import ScheduleSpec
 
 _DOCS = None
-MAX_SEGMENTS = 64
 
 
 class Segment(BaseModel):

@@ -13,12 +13,13 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from schemas.families.common import Real, config
 from schemas.numbers import A_NUMBER, Boolean
+from service.limits import MAX_INT, MAX_MILESTONES, MAX_MULTIPLIER, MAX_NAME_CHARS
 
 _DOCS = "https://keras.io/api/optimizers/learning_rate_schedules/{}/"
 DecaySteps = Annotated[
-    float, Field(gt=0, le=1e15, description="Must be > 0 (Keras raises)."), A_NUMBER
+    float, Field(gt=0, le=float(MAX_INT), description="Must be > 0 (Keras raises)."), A_NUMBER
 ]
-Name = Annotated[str | None, Field(max_length=200, description="Ignored.")]
+Name = Annotated[str | None, Field(max_length=MAX_NAME_CHARS, description="Ignored.")]
 
 
 class KerasExponentialDecay(BaseModel):
@@ -54,8 +55,8 @@ class KerasPiecewiseConstantDecay(BaseModel):
         _DOCS.format("piecewise_constant_decay"),
     )
     type: Literal["keras.PiecewiseConstantDecay"]
-    boundaries: Annotated[list[Real], Field(min_length=1, max_length=10_000)]
-    values: Annotated[list[Real], Field(min_length=2, max_length=10_001)]
+    boundaries: Annotated[list[Real], Field(min_length=1, max_length=MAX_MILESTONES)]
+    values: Annotated[list[Real], Field(min_length=2, max_length=MAX_MILESTONES + 1)]
     name: Name = None
 
     @field_validator("values")
@@ -137,7 +138,7 @@ class KerasCosineDecay(BaseModel):
     alpha: Real = 0.0
     name: Name = None
     warmup_target: Real | None = None
-    warmup_steps: Annotated[float, Field(ge=0, le=1e15), A_NUMBER] = 0
+    warmup_steps: Annotated[float, Field(ge=0, le=float(MAX_INT)), A_NUMBER] = 0
 
 
 class KerasCosineDecayRestarts(BaseModel):
@@ -157,7 +158,7 @@ class KerasCosineDecayRestarts(BaseModel):
     type: Literal["keras.CosineDecayRestarts"]
     initial_learning_rate: Real
     first_decay_steps: DecaySteps
-    t_mul: Annotated[float, Field(gt=0, le=1e6), A_NUMBER] = 2.0
+    t_mul: Annotated[float, Field(gt=0, le=float(MAX_MULTIPLIER)), A_NUMBER] = 2.0
     m_mul: Real = 1.0
     alpha: Real = 0.0
     name: Name = None

@@ -12,12 +12,13 @@ from pydantic import BaseModel, Field, field_validator
 
 from schemas.families.common import AnySteps, PositiveSteps, Real, config
 from schemas.numbers import Boolean
+from service.limits import MAX_CHILDREN, MAX_MILESTONES, MAX_SGDR_CYCLES
 
 if TYPE_CHECKING:
     from schemas.schedules import ScheduleSpec
 
 _DOCS = "https://optax.readthedocs.io/en/latest/api/optimizer_schedules.html#optax.{}"
-Scales = Annotated[dict[int, Real], Field(max_length=10_000)]
+Scales = Annotated[dict[int, Real], Field(max_length=MAX_MILESTONES)]
 
 
 def _non_negative(scales: dict[int, float] | None) -> dict[int, float] | None:
@@ -234,7 +235,7 @@ class OptaxSgdr(BaseModel):
         _DOCS.format("sgdr_schedule"),
     )
     type: Literal["optax.sgdr"]
-    cosine_kwargs: Annotated[list[SgdrCycle], Field(min_length=1, max_length=1000)]
+    cosine_kwargs: Annotated[list[SgdrCycle], Field(min_length=1, max_length=MAX_SGDR_CYCLES)]
 
 
 class OptaxJoinSchedules(BaseModel):
@@ -257,8 +258,8 @@ class OptaxJoinSchedules(BaseModel):
         _DOCS.format("join_schedules"),
     )
     type: Literal["optax.join_schedules"]
-    schedules: Annotated[list[ScheduleSpec], Field(min_length=1, max_length=64)]
-    boundaries: Annotated[list[AnySteps], Field(max_length=64)]
+    schedules: Annotated[list[ScheduleSpec], Field(min_length=1, max_length=MAX_CHILDREN)]
+    boundaries: Annotated[list[AnySteps], Field(max_length=MAX_CHILDREN)]
 
     def child_specs(self) -> list[ScheduleSpec]:
         """The nested specs (for the size and depth limits)."""

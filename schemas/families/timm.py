@@ -14,8 +14,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, Tag, field_validator, model_validator
 
 from schemas.families.common import NonNegative, PositiveSteps, Real, Steps, config
-from schemas.fields import MAX_INT, BoundedInt
+from schemas.fields import BoundedInt
 from schemas.numbers import A_NUMBER, AN_INTEGER, Boolean
+from service.limits import MAX_INT, MAX_MILESTONES, MAX_MULTIPLIER, MAX_NOISE_PCT, MAX_NOISE_SEED
 
 _DOCS = "https://huggingface.co/docs/timm/reference/schedulers#timm.scheduler.{}"
 
@@ -40,9 +41,13 @@ class _Noise(BaseModel):
             "(TypeError); their noise is `normal`.",
         ),
     ] = None
-    noise_pct: Annotated[float, Field(gt=0.0, le=1e6, allow_inf_nan=False), A_NUMBER] = 0.67
+    noise_pct: Annotated[
+        float,
+        Field(gt=0.0, le=MAX_NOISE_PCT, allow_inf_nan=False),
+        A_NUMBER,
+    ] = 0.67
     noise_std: Real = 1.0
-    noise_seed: Annotated[int, Field(ge=0, le=2**62), AN_INTEGER] = 42
+    noise_seed: Annotated[int, Field(ge=0, le=MAX_NOISE_SEED), AN_INTEGER] = 42
     t_in_epochs: Boolean = True
     initialize: Boolean = True
 
@@ -66,7 +71,9 @@ class _Warmup(_Noise):
 class _Cycles(_Warmup):
     t_initial: PositiveSteps
     lr_min: NonNegative = 0.0
-    cycle_mul: Annotated[float, Field(gt=0.0, le=1e6, allow_inf_nan=False), A_NUMBER] = 1.0
+    cycle_mul: Annotated[
+        float, Field(gt=0.0, le=float(MAX_MULTIPLIER), allow_inf_nan=False), A_NUMBER
+    ] = 1.0
     cycle_decay: Real = 1.0
     cycle_limit: Annotated[int, Field(ge=0, le=MAX_INT), AN_INTEGER] = 1
 
@@ -132,7 +139,7 @@ class TimmStep(_Warmup):
         _DOCS.format("StepLRScheduler"),
     )
     type: Literal["timm.step"]
-    decay_t: Annotated[float, Field(gt=0, le=1e15), A_NUMBER]
+    decay_t: Annotated[float, Field(gt=0, le=float(MAX_INT)), A_NUMBER]
     decay_rate: Real = 1.0
     warmup_prefix: Boolean = True
 
@@ -148,7 +155,7 @@ class TimmMultiStep(_Warmup):
         _DOCS.format("MultiStepLRScheduler"),
     )
     type: Literal["timm.multistep"]
-    decay_t: Annotated[list[BoundedInt], Field(max_length=10_000)]
+    decay_t: Annotated[list[BoundedInt], Field(max_length=MAX_MILESTONES)]
     decay_rate: Real = 1.0
     warmup_prefix: Boolean = True
 

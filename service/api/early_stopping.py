@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, status
 from fastapi.openapi.models import Example
 
 from schemas.early_stopping import (
+    EarlyStopping,
     EarlyStoppingProgress,
     EarlyStoppingReplayRequest,
     EarlyStoppingReplayResponse,
 )
 from service.api.deps import SettingsDep
 from service.engine import early_stopping as engine
+from service.engine import registry
 
 router = APIRouter(prefix="/v1/early-stopping", tags=["early stopping"])
 
@@ -50,6 +53,12 @@ _EXAMPLES: dict[str, Example] = {
 }
 
 
+def options(config: engine.EarlyStoppingConfig) -> EarlyStopping:
+    """The options as they would be sent to get ``config`` (``check_finite`` is Lightning's)."""
+    check_finite = config.check_finite if config.semantics == "lightning" else None
+    return EarlyStopping(**{**asdict(config), "check_finite": check_finite})
+
+
 def progress(state: engine.EarlyStoppingState) -> EarlyStoppingProgress:
     """The wire form of an early-stopping state."""
     return EarlyStoppingProgress(
@@ -83,7 +92,7 @@ def replay(
             f"{len(body.metrics)} metrics, more than the limit of {settings.max_values} "
             "(LRSCHED_MAX_VALUES)",
         )
-    result = engine.replay(body.early_stopping.to_config(), body.metrics)
+    result = engine.replay(registry.early_stopping_config(body.early_stopping), body.metrics)
     return EarlyStoppingReplayResponse(
         stop=result.stop, stop_epoch=result.state.stop_epoch, state=progress(result.state)
     )

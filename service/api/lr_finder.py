@@ -11,7 +11,7 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Body, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, Body, Header, HTTPException, Response, status
 from fastapi.openapi.models import Example
 
 from schemas.lr_finder import (
@@ -27,7 +27,7 @@ from schemas.lr_finder import (
 from service import plotting, sessions
 from service.api.auth import Owner
 from service.api.deps import AsyncUpdatesDep, StoreDep, TenantDep
-from service.api.plot import FORMATS, negotiate
+from service.api.plot import FORMATS, Height, Width, negotiate
 from service.api.sessions import (
     AUTH_RESPONSES,
     BearerCredentials,
@@ -35,9 +35,11 @@ from service.api.sessions import (
     SessionIdPath,
     apply_report,
     bearer_token,
+    creation_route,
     store_new_session,
 )
 from service.engine import lr_finder as engine
+from service.engine import registry
 
 router = APIRouter(prefix="/v1/lr-finder", tags=["lr finder"])
 
@@ -66,12 +68,10 @@ _CREATE_EXAMPLES: dict[str, Example] = {
 
 @router.post(
     "",
-    status_code=status.HTTP_201_CREATED,
-    summary="Start an LR range test",
-    responses={
-        422: {"description": "Invalid options (e.g. end_lr <= start_lr), or past a limit."},
-        429: {"description": "The API key holds LRSCHED_MAX_SESSIONS_PER_KEY live sessions."},
-    },
+    **creation_route(
+        "Start an LR range test",
+        "Invalid options (e.g. end_lr <= start_lr), or past a limit.",
+    ),
 )
 def create_lr_finder(
     body: Annotated[LrFinderCreate, Body(openapi_examples=_CREATE_EXAMPLES)],
@@ -79,7 +79,7 @@ def create_lr_finder(
     tenant: TenantDep,
 ) -> LrFinderCreated:
     """A range test whose ranks report `{step, loss, rank}`; step 0 trains with `start_lr`."""
-    config = body.to_config()
+    config = registry.lr_finder_config(body)
     session = sessions.new_lr_finder(config, world_size=body.world_size, reduce=body.reduce)
     created = store_new_session(store, session, body.ttl_seconds, tenant)
     return LrFinderCreated(
@@ -218,8 +218,8 @@ def _curve(
 def plot_result(
     record: SessionDep,
     store: StoreDep,
-    width: Annotated[int, Query(ge=200, le=2400, description="Width in pixels.")] = 800,
-    height: Annotated[int, Query(ge=150, le=1600, description="Height in pixels.")] = 450,
+    width: Width = 800,
+    height: Height = 450,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Loss against lr (log x): raw and smoothed, with every library's suggestion marked."""

@@ -13,6 +13,7 @@ from service.api.bodies import GatedRoute
 from service.config import Settings
 from service.curve_pool import curve_pool
 from service.engine import plateau as engine
+from service.engine import registry
 
 router = APIRouter(prefix="/v1/plateau", tags=["plateau"], route_class=GatedRoute)
 
@@ -96,7 +97,7 @@ async def replay(
             f"more than the limit of {settings.max_values} (LRSCHED_MAX_VALUES)",
         )
     try:
-        config = body.schedule.to_config(len(lrs))
+        config = registry.plateau_config(body.schedule, len(lrs))
     except ScheduleError as error:
         raise error.within("schedule") from None
     ticket = curve_pool(request).admit(request, values)

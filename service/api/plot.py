@@ -17,7 +17,7 @@ from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Resp
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from rules.errors import ScheduleError
-from schemas.fields import MAX_INT, LearningRates
+from schemas.fields import LearningRates
 from schemas.numbers import AN_INTEGER
 from schemas.schedules import ScheduleSpec
 from service import encoding, plotting
@@ -30,9 +30,25 @@ from service.curve_pool import curve_pool
 from service.engine import Curve, StepRange, compute
 from service.engine.nodes import Node
 from service.engine.types import FloatArray
-from service.limits import MAX_CURVES, MAX_LINES
+from service.limits import (
+    MAX_CURVES,
+    MAX_INT,
+    MAX_LABEL_CHARS,
+    MAX_LINES,
+    MAX_PLOT_HEIGHT,
+    MAX_PLOT_WIDTH,
+    MIN_PLOT_HEIGHT,
+    MIN_PLOT_WIDTH,
+)
 
 router = APIRouter(prefix="/v1/schedules", tags=["schedules"], route_class=GatedRoute)
+
+Width = Annotated[int, Query(ge=MIN_PLOT_WIDTH, le=MAX_PLOT_WIDTH, description="Width in pixels.")]
+"""A picture's width query parameter (schedules' plots and LR range tests')."""
+Height = Annotated[
+    int, Query(ge=MIN_PLOT_HEIGHT, le=MAX_PLOT_HEIGHT, description="Height in pixels.")
+]
+"""A picture's height query parameter."""
 
 SVG = "image/svg+xml"
 PNG = "image/png"
@@ -40,7 +56,7 @@ FORMATS: dict[str, plotting.Format] = {SVG: "svg", PNG: "png"}
 """Media types the plot is offered in, the default first."""
 
 Label = Annotated[
-    str, Field(min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f\ufffe\uffff]+$")
+    str, Field(min_length=1, max_length=MAX_LABEL_CHARS, pattern=r"^[^\x00-\x1f\x7f\ufffe\uffff]+$")
 ]
 """A legend entry: text without control characters or U+FFFE/U+FFFF (not allowed in XML)."""
 
@@ -181,8 +197,8 @@ async def plot_schedule(
         plotting.Scale,
         Query(description="The lr axis: `linear`, or `log` (non-positive values left out)."),
     ] = "linear",
-    width: Annotated[int, Query(ge=200, le=2400, description="Width in pixels.")] = 800,
-    height: Annotated[int, Query(ge=150, le=1600, description="Height in pixels.")] = 450,
+    width: Width = 800,
+    height: Height = 450,
     accept: Annotated[str | None, Header()] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:

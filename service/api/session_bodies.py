@@ -8,6 +8,7 @@ from typing import Any
 from rules.errors import ScheduleError
 from schemas.sessions import SessionCreate
 from service import sessions
+from service.engine import registry
 from service.engine.plateau import PlateauConfig, PlateauState
 
 DEFAULT_LR = 0.001
@@ -21,14 +22,16 @@ def new_session(body: SessionCreate) -> sessions.Session:
         "reduce": body.reduce,
         "warmup_steps": body.warmup_steps,
         "warmup_start_factor": body.warmup_start_factor,
-        "early_stopping": None if body.early_stopping is None else body.early_stopping.to_config(),
+        "early_stopping": None
+        if body.early_stopping is None
+        else registry.early_stopping_config(body.early_stopping),
     }
     if body.schedule is None and body.state_dict is None:  # early stopping only
         return sessions.new_session(None, None, _lrs(body.lr, None), **options)
     if body.schedule is not None:
         lrs = _lrs(body.lr, None)
         try:
-            config = body.schedule.to_config(len(lrs))
+            config = registry.plateau_config(body.schedule, len(lrs))
         except ScheduleError as error:
             raise error.within("schedule") from None
         default_min_lr = None if isinstance(body.schedule.min_lr, list) else body.schedule.min_lr

@@ -20,7 +20,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 
 from rules.errors import ScheduleError
-from schemas.early_stopping import EarlyStopping
 from schemas.plateau import ReduceLROnPlateau
 from schemas.sessions import (
     HistoryPage,
@@ -36,10 +35,11 @@ from service import metrics, sessions
 from service.api import session_bodies
 from service.api.auth import Owner, api_key_gate, require_api_key
 from service.api.deps import AsyncUpdatesDep, StoreDep, TenantDep
+from service.api.early_stopping import options as stopping_options
 from service.api.early_stopping import progress as stopping_progress
 from service.api.shortcuts import Passed, ShortcutRoute
 from service.engine.plateau import PlateauState
-from service.limits import SESSION_ID_MAX_LENGTH
+from service.limits import MAX_HISTORY_ROWS, MAX_INT, SESSION_ID_MAX_LENGTH
 from service.store_holder import StoreHolder
 from service.stores import SessionRecord, SessionStore
 from service.stores.base import AsyncUpdates, async_updates
@@ -60,6 +60,18 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: _FORBIDDEN,
     404: _NOT_FOUND,
 }
+_OVER_QUOTA = {"description": "The API key holds LRSCHED_MAX_SESSIONS_PER_KEY live sessions."}
+
+
+def creation_route(summary: str, invalid: str) -> dict[str, Any]:
+    """The options of a ``POST`` that creates a session of any kind (each stores it through
+    :func:`store_new_session`): 201, the route's own 422 (``invalid`` says when), and 429
+    for an API key at its quota."""
+    return {
+        "status_code": status.HTTP_201_CREATED,
+        "summary": summary,
+        "responses": {422: {"description": invalid}, 429: _OVER_QUOTA},
+    }
 
 
 SessionIdPath = Annotated[
@@ -106,12 +118,10 @@ def _progress(state: PlateauState) -> PlateauProgress:
 
 @router.post(
     "",
-    status_code=status.HTTP_201_CREATED,
-    summary="Create a plateau session",
-    responses={
-        422: {"description": "Invalid options, or `world_size`/`ttl_seconds` past the limit."},
-        429: {"description": "The API key holds LRSCHED_MAX_SESSIONS_PER_KEY live sessions."},
-    },
+    **creation_route(
+        "Create a plateau session",
+        "Invalid options, or `world_size`/`ttl_seconds` past the limit.",
+    ),
 )
 def create_session(body: SessionCreate, store: StoreDep, tenant: TenantDep) -> SessionCreated:
     """Start a session from ReduceLROnPlateau options, or resume one from a ``state_dict``.
@@ -277,7 +287,7 @@ def read_session(record: SessionDep) -> SessionView:
         schedule=_schedule(session),
         early_stopping=None
         if session.early_stopping is None
-        else EarlyStopping.from_config(session.early_stopping).model_dump(mode="json"),
+        else stopping_options(session.early_stopping).model_dump(mode="json"),
         stopping=None if stopping is None else stopping_progress(stopping),
         ttl_seconds=record.ttl_seconds,
         expires_at=record.expires_at,
@@ -313,8 +323,10 @@ def _schedule(session: sessions.Session) -> dict[str, Any] | None:
 def read_history(
     record: SessionDep,
     store: StoreDep,
-    start: Annotated[int, Query(ge=0, le=10**15, description="First epoch listed.")] = 0,
-    limit: Annotated[int, Query(ge=1, le=10_000, description="Most rows returned.")] = 1000,
+    start: Annotated[int, Query(ge=0, le=MAX_INT, description="First epoch listed.")] = 0,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_HISTORY_ROWS, description="Most rows returned.")
+    ] = 1000,
 ) -> HistoryPage:
     """One row per decided epoch, in order: the combined metric, each rank's, the lr, reduced."""
     rows = store.history(record.id, start, limit + 1)

@@ -38,7 +38,14 @@ from typing import Any
 import numpy as np
 
 from service.engine import _expression_ops as ops
-from service.limits import MAX_ARGUMENTS, MAX_DEPTH, MAX_EXPONENT, MAX_LITERAL, MAX_NODES
+from service.limits import (
+    MAX_ARGUMENTS,
+    MAX_DEPTH,
+    MAX_EXPONENT,
+    MAX_LITERAL,
+    MAX_NDIGITS,
+    MAX_NODES,
+)
 
 Program = Callable[[ops.Floats], ops.Value]
 
@@ -144,9 +151,6 @@ _BUILTIN_FUNCTIONS = frozenset({"min", "max", "abs", "pow", "float", "int", "rou
 _BARE_FUNCTIONS = _MATH_FUNCTIONS | _BUILTIN_FUNCTIONS
 _ARITIES: dict[str, tuple[int, int]] = {"min": (2, MAX_ARGUMENTS), "max": (2, MAX_ARGUMENTS)}
 _ARITIES |= {"log": (1, 2), "pow": (2, 2), "round": (1, 2)}
-MAX_NDIGITS = 400
-"""``round(x, n)`` is the same for every ``n`` beyond this magnitude (floats are below 1e309):
-larger ones are clamped, so Python never builds ``10 ** n`` of a huge ``n``."""
 
 
 def _never(argument: ops.Floats, result: ops.Floats) -> ops.Flags:

@@ -21,7 +21,12 @@ from service.engine.expressions import Expression
 from service.engine.families.base import Absolute
 from service.engine.lambdas import LambdaLR, MultiplicativeLR
 from service.engine.nodes import Leaf, Node
-from service.limits import EXPRESSION_BUDGET, PREFIX_CHECK_LIMIT, STEPPING_BUDGET
+from service.limits import (
+    EXPRESSION_BUDGET,
+    NESTED_STEP_LIMIT,
+    PREFIX_CHECK_LIMIT,
+    STEPPING_BUDGET,
+)
 
 if TYPE_CHECKING:
     from service.engine.families.composition import Sequence
@@ -150,7 +155,7 @@ def _nested_work(child: Node, n: int, last: int) -> int:
         return 0
     if isinstance(child, Absolute):
         return _values_work(child, 1, 0) + _values_work(child, n, last)
-    if children.needs_stepping(child) and child.leaf_count * last > children.STEP_LIMIT:
+    if children.needs_stepping(child) and child.leaf_count * last > NESTED_STEP_LIMIT:
         return 0  # refused before anything is evaluated
     return _computed_work(child, StepRange(max(last - n + 1, 0), last + 1, 1))
 

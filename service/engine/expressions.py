@@ -53,16 +53,11 @@ from service.engine._expression_compiler import (
     quote,
 )
 from service.engine.cancel import checkpoint
-from service.limits import MAX_DEPTH, MAX_EXPONENT, MAX_LENGTH, MAX_LITERAL, MAX_NODES
+from service.limits import MAX_DEPTH, MAX_LENGTH, MAX_NODES
 
 __all__ = [
     "CALL_FLOOR",
     "CHUNK",
-    "MAX_DEPTH",
-    "MAX_EXPONENT",
-    "MAX_LENGTH",
-    "MAX_LITERAL",
-    "MAX_NODES",
     "Evaluation",
     "Expression",
     "ExpressionError",
@@ -181,7 +176,7 @@ def compile_expression(source: str) -> Expression:
     Limits, checked in this order: at most MAX_LENGTH characters, brackets nested at most
     MAX_DEPTH deep, a single expression of at most MAX_NODES nodes nested at most MAX_DEPTH deep,
     literals at most MAX_LITERAL in magnitude, exponents not depending on the argument at most
-    MAX_EXPONENT in magnitude.
+    MAX_EXPONENT in magnitude (all in :mod:`service.limits`).
     """
     if not isinstance(source, str):
         raise TypeError(f"expected the expression as a str, got {type(source).__name__}")

@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from schemas.early_stopping import EarlyStopping
 from schemas.plateau import ReduceLROnPlateau
+from service.api.early_stopping import options
 from service.config import Settings
+from service.engine import registry
 from service.engine.early_stopping import EarlyStoppingConfig
 from service.engine.early_stopping import replay as stopping_replay
 from service.engine.plateau import replay as plateau_replay
@@ -94,7 +97,7 @@ def test_every_rank_gets_the_same_stop_decided_once_on_the_reduced_metric(
     reduced = [sum(pair) / 2 for pair in metrics]
     expected_stop = stopping_replay(EarlyStoppingConfig("keras", "min", 2, 0.01), reduced)
     expected_lr = plateau_replay(
-        ReduceLROnPlateau.model_validate(PLATEAU).to_config(1), [0.1], reduced
+        registry.plateau_config(ReduceLROnPlateau.model_validate(PLATEAU), 1), [0.1], reduced
     )
     for epoch, (first, second) in enumerate(metrics):
         waiting = session.report(epoch, first, rank=1)
@@ -110,6 +113,26 @@ def test_every_rank_gets_the_same_stop_decided_once_on_the_reduced_metric(
     assert view["early_stopping"]["semantics"] == "keras"
     rows = session.get("/history").json()["rows"]
     assert [row["stop"] for row in rows] == expected_stop.stop
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        {"semantics": "keras", "patience": 2, "min_delta": 0.01, "baseline": 0.5},
+        {"semantics": "hf", "mode": "max", "patience": 1, "start_from_epoch": 3},
+        {"semantics": "lightning", "patience": 0, "check_finite": False, "stopping_threshold": 0.1},
+        {"semantics": "lightning", "patience": 4},
+    ],
+    ids=["keras", "hf", "lightning", "lightning-defaults"],
+)
+def test_a_sessions_early_stopping_options_read_back_as_sent(sent: dict[str, Any]) -> None:
+    """``options`` inverts the registry's config; an unsent Lightning ``check_finite`` reads
+    back as Lightning's default, true."""
+    spec = EarlyStopping.model_validate(sent)
+    expected = spec.model_dump()
+    if spec.semantics == "lightning" and spec.check_finite is None:
+        expected["check_finite"] = True
+    assert options(registry.early_stopping_config(spec)).model_dump() == expected
 
 
 def test_early_stopping_only_session_keeps_the_lr_and_has_no_state_dict(

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.config import Settings
+from service.engine import registry
 from service.engine.plateau import replay
 from service.main import create_app
 from service.sessions import combine
@@ -372,7 +373,7 @@ def test_random_jobs_decide_like_replay_of_the_combined_metrics(
         combined.append(combine(tuple(row[:world_size]), reduce))  # type: ignore[arg-type]
     from schemas.plateau import ReduceLROnPlateau
 
-    config = ReduceLROnPlateau.model_validate(schedule).to_config(2)
+    config = registry.plateau_config(ReduceLROnPlateau.model_validate(schedule), 2)
     expected = replay(config, [0.1, 0.3], combined)
     np.testing.assert_array_equal(np.array([a["lr"] for a in answers]).T, expected.lr)
     assert [a["reduced"] for a in answers] == expected.reduced.tolist()

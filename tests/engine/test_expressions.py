@@ -26,13 +26,11 @@ from numpy.typing import NDArray
 from service.engine import expressions
 from service.engine.expressions import (
     CHUNK,
-    MAX_DEPTH,
-    MAX_LENGTH,
-    MAX_NODES,
     Expression,
     ExpressionError,
     compile_expression,
 )
+from service.limits import MAX_DEPTH, MAX_LENGTH, MAX_NODES
 
 FUNCTIONS = ("floor", "ceil", "sqrt", "exp", "log", "log2", "log10", "cos", "sin", "tan", "tanh")
 NAMESPACE: dict[str, Any] = {

@@ -1,5 +1,6 @@
-"""The layering of the curve path: ``schemas`` describes the wire, the engine's registry
-builds; neither imports the other but through the registry, and both share ``rules``."""
+"""The layering: ``schemas`` describes the wire, the engine's registry builds (schedules, and
+the training-control rules' configs); neither imports the other but through the registry,
+and both share ``rules``."""
 
 from __future__ import annotations
 
@@ -11,20 +12,23 @@ import numpy as np
 import pytest
 
 from rules.errors import ScheduleError
+from schemas.early_stopping import EarlyStopping
+from schemas.lr_finder import LrFinderCreate
+from schemas.plateau import ReduceLROnPlateau
 from schemas.requests import ScheduleRequest
 from schemas.schedules import SCHEDULE_MODELS, build
 from service.engine import StepRange, compute
-from service.engine.registry import FACTORIES, fields
+from service.engine.early_stopping import EarlyStoppingConfig
+from service.engine.lr_finder import LrFinderConfig
+from service.engine.registry import (
+    FACTORIES,
+    early_stopping_config,
+    fields,
+    lr_finder_config,
+    plateau_config,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-
-SESSION_CONFIGS = {
-    "schemas/plateau.py": {"service.engine.plateau"},
-    "schemas/lr_finder.py": {"service.engine.lr_finder"},
-    "schemas/early_stopping.py": {"service.engine.early_stopping"},
-}
-"""The session options still turned into engine configs by their schema (``to_config``);
-the curve path's schemas import the registry only."""
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -53,9 +57,7 @@ def test_every_schema_type_has_a_factory_and_every_factory_a_schema_type() -> No
 def test_schemas_reach_the_engine_only_through_the_registry(path: Path) -> None:
     relative = str(path.relative_to(ROOT))
     engine = {m for m in imported_modules(path) if m.startswith("service.engine")}
-    assert engine <= {"service.engine", "service.engine.registry"} | SESSION_CONFIGS.get(
-        relative, set()
-    ), relative
+    assert engine <= {"service.engine", "service.engine.registry"}, relative
     if "service.engine" in engine:  # ``from service.engine import registry`` and nothing else
         tree = ast.parse(path.read_text())
         names = {
@@ -122,3 +124,50 @@ def test_a_factory_refuses_in_pytorchs_order(schedule: dict[str, object], loc: t
     with pytest.raises(ScheduleError) as raised:
         build(spec.schedule, 2)
     assert raised.value.loc == loc
+
+
+def test_the_plateau_rule_is_built_with_one_floor_per_group() -> None:
+    spec = ReduceLROnPlateau.model_validate({"type": "ReduceLROnPlateau", "min_lr": 0.01})
+    assert plateau_config(spec, 3).min_lrs == (0.01, 0.01, 0.01)
+    listed = ReduceLROnPlateau.model_validate({"type": "ReduceLROnPlateau", "min_lr": [0.1, 0.2]})
+    assert plateau_config(listed, 2).min_lrs == (0.1, 0.2)
+
+
+@pytest.mark.parametrize(
+    ("options", "loc", "message"),
+    [
+        ({"min_lr": [0.1], "min_delta": 0.1}, ("min_lr",), "expected 2 min_lrs, got 1"),
+        ({"min_delta": 0.1}, ("min_delta",), "min_delta is an absolute margin"),
+        (
+            {"threshold_mode": "abs", "threshold": 0.1, "min_delta": 0.1},
+            ("min_delta",),
+            "give threshold or min_delta",
+        ),
+    ],
+    ids=["min_lr-first", "min_delta-rel", "min_delta-and-threshold"],
+)
+def test_the_plateau_rule_refuses_naming_the_option(
+    options: dict[str, object], loc: tuple[str], message: str
+) -> None:
+    spec = ReduceLROnPlateau.model_validate({"type": "ReduceLROnPlateau", **options})
+    with pytest.raises(ScheduleError, match=message) as raised:
+        plateau_config(spec, 2)
+    assert raised.value.loc == loc
+
+
+def test_min_delta_is_the_threshold_or_its_absolute_part() -> None:
+    plateau = {"type": "ReduceLROnPlateau", "min_delta": 0.5}
+    absolute = plateau_config(
+        ReduceLROnPlateau.model_validate({**plateau, "threshold_mode": "abs"}), 1
+    )
+    assert (absolute.threshold, absolute.min_delta) == (0.5, 0.0)
+    both = {**plateau, "threshold_mode": "both", "threshold": 0.25}
+    config = plateau_config(ReduceLROnPlateau.model_validate(both), 1)
+    assert (config.threshold, config.min_delta) == (0.25, 0.5)
+
+
+def test_the_early_stopping_and_range_test_rules_take_their_own_options() -> None:
+    stopping = EarlyStopping.model_validate({"semantics": "lightning", "patience": 2})
+    assert early_stopping_config(stopping) == EarlyStoppingConfig("lightning", "min", 2)
+    finder = LrFinderCreate.model_validate({"num_steps": 10, "world_size": 2})
+    assert lr_finder_config(finder) == LrFinderConfig(1e-7, 10.0, 10)

@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 import pytest
 
-from service.cache import ALIAS_BYTES, ALIASES, ENTRY_OVERHEAD, CurveCache, Entry
+from service.cache import ENTRY_OVERHEAD, CurveCache, Entry
 from service.engine.cancel import Cancelled
+from service.limits import CACHE_ALIAS_BYTES, CACHE_ALIASES
 
 
 def entry(size: int, tag: str = "x") -> Entry:
@@ -178,7 +179,7 @@ def test_a_remembered_raw_request_whose_entry_was_evicted_is_not_recalled() -> N
 def test_remembered_raw_requests_are_bounded_and_least_recently_used_go_first() -> None:
     cache = CurveCache(1 << 20)
     cache.get_or_compute("tag", lambda: entry(1))
-    for n in range(ALIASES):
+    for n in range(CACHE_ALIASES):
         cache.remember(b"raw%d" % n, "tag")
     assert cache.recall(b"raw0") is not None  # now raw1 is the least recently used
     cache.remember(b"one more", "tag")
@@ -189,7 +190,7 @@ def test_remembered_raw_requests_are_bounded_and_least_recently_used_go_first() 
 def test_big_raw_requests_and_a_disabled_cache_remember_nothing() -> None:
     cache = CurveCache(1 << 20)
     cache.get_or_compute("tag", lambda: entry(1))
-    big = b"x" * (ALIAS_BYTES + 1)
+    big = b"x" * (CACHE_ALIAS_BYTES + 1)
     cache.remember(big, "tag")
     assert cache.recall(big) is None
     disabled = CurveCache(0)

@@ -2,7 +2,8 @@
 
 A child is evaluated on its own *local* steps against a fresh optimizer holding the parent's
 base lrs: our closed forms directly, PyTorch schedulers with :func:`service.engine.compute`
-(closed form when it has one, else stepped from its step 0, bounded by :data:`STEP_LIMIT`).
+(closed form when it has one, else stepped from its step 0, bounded by
+:data:`~service.limits.NESTED_STEP_LIMIT`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ from service.engine.families.base import Absolute, Values
 from service.engine.nodes import Leaf, Node
 from service.engine.optimizer import Optimizer
 from service.engine.types import FloatArray, IntArray
-
-STEP_LIMIT = 80_000_000
-"""Most per-step evaluations (leaves x steps) one nested PyTorch scheduler may be stepped."""
+from service.limits import NESTED_STEP_LIMIT
 
 
 def needs_stepping(node: Node) -> bool:
@@ -36,10 +35,10 @@ def evaluate(node: Node, base_lrs: FloatArray, k: IntArray, loc: Loc) -> Values:
         node.construct(Optimizer(base_lrs.copy()))
         return node.values(k)
     last = int(k[-1])
-    if needs_stepping(node) and node.leaf_count * last > STEP_LIMIT:
+    if needs_stepping(node) and node.leaf_count * last > NESTED_STEP_LIMIT:
         raise ScheduleError(
             f"a nested PyTorch scheduler would be stepped {node.leaf_count * last} times "
-            f"(to its step {last}); at most {STEP_LIMIT} inside a composition",
+            f"(to its step {last}); at most {NESTED_STEP_LIMIT} inside a composition",
             loc,
         )
     diffs = np.diff(k)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from service.engine.types import FloatArray, IntArray
+from service.limits import MAX_NOISE_DRAWS
 
 _N, _M = 624, 397
 _UPPER, _LOWER, _MATRIX_A = np.uint32(0x80000000), np.uint32(0x7FFFFFFF), np.uint32(0x9908B0DF)
@@ -23,8 +24,6 @@ _CHUNK = 1 << 15
 """Seeds generated together (keeps the state block in cache)."""
 _FIRST_PAIRS = 2
 """Normal pairs drawn per seed in a first pass; more only for the seeds that need them."""
-MAX_DRAWS = 4096
-"""Most normal draws tried per step before giving up (timm would loop on)."""
 
 
 def _init_states(seeds: IntArray, length: int) -> np.ndarray:
@@ -106,7 +105,7 @@ def _normals(seeds: IntArray, pairs: int) -> FloatArray:
 def normal_noise(seeds: IntArray, noise_pct: float, noise_std: float) -> FloatArray:
     """timm's ``normal`` noise per seed: the first ``randn * noise_std`` with ``|n| < noise_pct``.
 
-    Raises ``ValueError`` when no draw among the first :data:`MAX_DRAWS` qualifies (timm
+    Raises ``ValueError`` when no draw among the first :data:`MAX_NOISE_DRAWS` qualifies (timm
     would keep drawing).
     """
     result = np.full(seeds.shape, np.nan)
@@ -119,9 +118,10 @@ def normal_noise(seeds: IntArray, noise_pct: float, noise_std: float) -> FloatAr
         first = np.argmax(ok, axis=1)
         result[pending[found]] = draws[found, first[found]]
         pending = pending[~found]
-        if pending.size and 2 * pairs >= MAX_DRAWS:
+        if pending.size and 2 * pairs >= MAX_NOISE_DRAWS:
             raise ValueError(
-                f"noise_pct={noise_pct}: none of the first {MAX_DRAWS} normal draws is below it"
+                f"noise_pct={noise_pct}: none of the first {MAX_NOISE_DRAWS} normal draws "
+                "is below it"
             )
-        pairs = min(pairs * 8, MAX_DRAWS // 2)
+        pairs = min(pairs * 8, MAX_NOISE_DRAWS // 2)
     return result
