@@ -24,7 +24,6 @@ FUNCTIONS_OVER = {
     ("service/cache.py", "get_or_compute"),
     ("service/engine/cyclic.py", "__init__"),
     ("service/engine/cyclic.py", "get_lr"),
-    ("service/engine/fastmath.py", "cos_affine"),
     ("service/engine/plateau.py", "replay"),
     ("service/main.py", "create_app"),
     ("service/plotting.py", "render"),
