@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -14,7 +15,7 @@ from service.engine.lambdas import first_failure_up_to
 from service.engine.maps import Maps
 from service.engine.nodes import Leaf, fail_where
 from service.engine.optimizer import Optimizer
-from service.engine.types import FloatArray, IntArray
+from service.engine.types import BoolArray, FloatArray, IntArray
 
 
 class CyclicLR(Leaf):
@@ -160,6 +161,33 @@ class CyclicLR(Leaf):
         return maps.b, maps.mb
 
 
+Phase = tuple[float, str, str, str, str]
+"""A OneCycleLR phase: the step it ends at, then the group values (``initial_lr``, or a key
+of the param group) its lr and its momentum run from and to."""
+
+
+def _phases(total_steps: int, pct_start: float, three_phase: bool) -> list[Phase]:
+    """OneCycleLR's phases, as PyTorch builds them: warm up, anneal (three-phase: come back
+    down to ``initial_lr`` first, then anneal to ``min_lr``)."""
+    first_end = float(pct_start * total_steps) - 1
+    if three_phase:
+        return [
+            (first_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+            (
+                float(2 * pct_start * total_steps) - 2,
+                "max_lr",
+                "initial_lr",
+                "base_momentum",
+                "max_momentum",
+            ),
+            (float(total_steps - 1), "initial_lr", "min_lr", "max_momentum", "max_momentum"),
+        ]
+    return [
+        (first_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+        (float(total_steps - 1), "max_lr", "min_lr", "base_momentum", "max_momentum"),
+    ]
+
+
 class OneCycleLR(Leaf):
     r"""The 1cycle policy (Smith & Topin, 2018): warm up to ``max_lr``, then anneal far below.
 
@@ -202,24 +230,7 @@ class OneCycleLR(Leaf):
             raise ScheduleError(
                 "final_div_factor=0: PyTorch raises ZeroDivisionError", (*loc, "final_div_factor")
             )
-        first_end = float(pct_start * total_steps) - 1
-        if three_phase:
-            self.phases = [
-                (first_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-                (
-                    float(2 * pct_start * total_steps) - 2,
-                    "max_lr",
-                    "initial_lr",
-                    "base_momentum",
-                    "max_momentum",
-                ),
-                (float(total_steps - 1), "initial_lr", "min_lr", "max_momentum", "max_momentum"),
-            ]
-        else:
-            self.phases = [
-                (first_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-                (float(total_steps - 1), "max_lr", "min_lr", "base_momentum", "max_momentum"),
-            ]
+        self.phases = _phases(total_steps, pct_start, three_phase)
 
     def prepare(self, opt: Optimizer) -> None:
         opt.initial_lr = self.max_lr_param / self.div_factor
@@ -266,17 +277,8 @@ class OneCycleLR(Leaf):
         e = epochs.astype(np.float64)
         lrs = np.empty((groups, n))
         momenta = np.empty((groups, n))
-        unassigned = np.ones(n, dtype=bool)
-        start_step = 0.0
-        for index, (end_step, start_lr, end_lr, start_m, end_m) in enumerate(self.phases):
-            if index == len(self.phases) - 1:
-                here = unassigned  # the last phase takes every step left
-            else:
-                here = unassigned & (e <= end_step)
-                unassigned &= ~here
-            if not here.any():
-                start_step = end_step
-                continue
+        for start_step, phase, here in self._phases_holding(e):
+            end_step, start_lr, end_lr, start_m, end_m = phase
             if end_step == start_step:
                 fail_where(
                     here,
@@ -293,11 +295,27 @@ class OneCycleLR(Leaf):
                 momenta[:, here] = self._anneal(
                     self._group_value(start_m)[:, None], self._group_value(end_m)[:, None], progress
                 )
-            start_step = end_step
         maps = Maps.absolute(lrs)
         if self.sets_momentum:
             maps.with_momentum(momenta)
         return maps
+
+    def _phases_holding(self, e: FloatArray) -> Iterator[tuple[float, Phase, BoolArray]]:
+        """Each phase that holds some of the steps ``e``, with the step it starts at and which
+        of ``e`` it holds: those up to its end not held by an earlier phase (the last phase
+        takes every step left)."""
+        unassigned = np.ones(e.shape[0], dtype=bool)
+        start_step = 0.0
+        for index, phase in enumerate(self.phases):
+            end_step = phase[0]
+            if index == len(self.phases) - 1:
+                here = unassigned
+            else:
+                here = unassigned & (e <= end_step)
+                unassigned &= ~here
+            if here.any():
+                yield start_step, phase, here
+            start_step = end_step
 
     def standalone(self, k: IntArray) -> tuple[FloatArray, FloatArray | None] | None:
         maps = self.get_lr(k, initial=False)
