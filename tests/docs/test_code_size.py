@@ -22,7 +22,6 @@ FUNCTIONS_OVER = {
     ("service/api/plot.py", "plot_schedule"),
     ("service/api/streaming.py", "_offloaded"),
     ("service/cache.py", "get_or_compute"),
-    ("service/engine/plateau.py", "replay"),
     ("service/main.py", "create_app"),
     ("service/plotting.py", "render"),
 }
