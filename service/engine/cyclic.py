@@ -162,8 +162,16 @@ class CyclicLR(Leaf):
 
 
 Phase = tuple[float, str, str, str, str]
-"""A OneCycleLR phase: the step it ends at, then the group values (``initial_lr``, or a key
-of the param group) its lr and its momentum run from and to."""
+"""A OneCycleLR phase: its last step, and the group keys its lr and momentum go from and to."""
+
+_EMPTY_PHASE = "pct_start * total_steps gives an empty phase: PyTorch raises ZeroDivisionError"
+
+
+def _past_total_steps(total_steps: int) -> str:
+    return (
+        f"Tried to step past total_steps={total_steps} (PyTorch raises ValueError); "
+        "steps may be at most total_steps + 1"
+    )
 
 
 def _phases(total_steps: int, pct_start: float, three_phase: bool) -> list[Phase]:
@@ -266,10 +274,11 @@ class OneCycleLR(Leaf):
         return linear
 
     def get_lr(self, epochs: IntArray, initial: bool) -> Maps:
+        if epochs.shape[0] == 1:
+            return self._lr_at(int(epochs[0]))
         fail_where(
             epochs > self.total_steps,
-            f"Tried to step past total_steps={self.total_steps} (PyTorch raises ValueError); "
-            f"steps may be at most total_steps + 1",
+            _past_total_steps(self.total_steps),
             (*self.loc, "total_steps"),
             at=epochs,
         )
@@ -280,13 +289,7 @@ class OneCycleLR(Leaf):
         for start_step, phase, here in self._phases_holding(e):
             end_step, start_lr, end_lr, start_m, end_m = phase
             if end_step == start_step:
-                fail_where(
-                    here,
-                    "pct_start * total_steps gives an empty phase: PyTorch raises "
-                    "ZeroDivisionError",
-                    (*self.loc, "pct_start"),
-                    at=epochs,
-                )
+                fail_where(here, _EMPTY_PHASE, (*self.loc, "pct_start"), at=epochs)
             progress = self._progress((e[here] - start_step) / (end_step - start_step))
             lrs[:, here] = self._anneal(
                 self._group_value(start_lr)[:, None], self._group_value(end_lr)[:, None], progress
@@ -317,6 +320,36 @@ class OneCycleLR(Leaf):
                 yield start_step, phase, here
             start_step = end_step
 
+    def _lr_at(self, epoch: int) -> Maps:
+        """:meth:`get_lr` at one epoch (the construction step, each step of a stepped tree):
+        PyTorch's loop over the phases, in the vectorized form's arithmetic, without masks."""
+        if epoch > self.total_steps:
+            raise ScheduleError(
+                _past_total_steps(self.total_steps), (*self.loc, "total_steps"), epoch=epoch
+            )
+        start_step, phase = 0.0, self.phases[-1]
+        for candidate in self.phases[:-1]:
+            if epoch <= candidate[0]:
+                phase = candidate
+                break
+            start_step = candidate[0]
+        end_step, start_lr, end_lr, start_m, end_m = phase
+        if end_step == start_step:
+            raise ScheduleError(_EMPTY_PHASE, (*self.loc, "pct_start"), epoch=epoch)
+        progress = self._progress(np.full(1, (epoch - start_step) / (end_step - start_step)))
+        maps = Maps.absolute(
+            self._anneal(
+                self._group_value(start_lr)[:, None], self._group_value(end_lr)[:, None], progress
+            )
+        )
+        if self.sets_momentum:
+            maps.with_momentum(
+                self._anneal(
+                    self._group_value(start_m)[:, None], self._group_value(end_m)[:, None], progress
+                )
+            )
+        return maps
+
     def standalone(self, k: IntArray) -> tuple[FloatArray, FloatArray | None] | None:
         maps = self.get_lr(k, initial=False)
         return maps.b, maps.mb
@@ -327,56 +360,62 @@ class OneCycleLR(Leaf):
         r""":meth:`standalone` on ``range(start, start + n * stride, stride)``, fast.
 
         Each phase holds a contiguous run of the steps, whose progress ``pct`` is an
-        arithmetic progression: cosine phases are one :func:`fastmath.cos_affine` call for
-        lr and momentum together (:math:`end + (start - end)(1 + \cos \pi t)/2 = \alpha +
+        arithmetic progression: cosine phases are one :func:`fastmath.cos_affine_stacked` call
+        for lr and momentum together (:math:`end + (start - end)(1 + \cos \pi t)/2 = \alpha +
         \beta \cos \pi t`), linear ones a few in-place ufuncs. ``None`` where the general
         path must answer (a step past ``total_steps``, an empty phase, overflow).
         """
         if n == 0 or start + (n - 1) * stride > self.total_steps:
             return None
-        keys = {key for phase in self.phases for key in phase[1:3]}
-        if self.sets_momentum:
-            keys |= {key for phase in self.phases for key in phase[3:]}
-        values = {key: self._group_value(key).tolist() for key in keys}
+        phase_keys = [self._series_keys(phase) for phase in self.phases]
+        values = {
+            key: self._group_value(key).tolist()
+            for pair in phase_keys
+            for keys in pair
+            for key in keys
+        }
         if not fastmath.bounded(*(v for row in values.values() for v in row)):
             return None
         groups = self.optimizer.groups
-        lr = np.empty((groups, n), dtype)
-        momentum = np.empty((groups, n), dtype) if self.sets_momentum else None
+        stacked = np.empty((groups * (1 + self.sets_momentum), n), dtype)  # lr, then momentum
         first, start_step = 0, 0.0
-        for index, (end_step, start_lr, end_lr, start_m, end_m) in enumerate(self.phases):
+        for index, phase in enumerate(self.phases):
+            end_step = phase[0]
             is_last = index == len(self.phases) - 1
             last = n if is_last else max(first, fastmath.count_at_most(start, stride, n, end_step))
             if last > first:
                 if end_step == start_step:
                     return None
-                pairs = [(values[start_lr], values[end_lr], lr)]
-                if momentum is not None:
-                    pairs.append((values[start_m], values[end_m], momentum))
+                start_keys, end_keys = phase_keys[index]
+                starts = [v for key in start_keys for v in values[key]]
+                finals = [v for key in end_keys for v in values[key]]
                 x0 = float(start + first * stride) - start_step
-                self._fill_phase(x0, float(stride), end_step - start_step, first, last, pairs)
+                progression = fastmath.Progression(x0, float(stride), end_step - start_step)
+                self._fill_phase(progression, starts, finals, stacked[:, first:last])
             first, start_step = last, end_step
-        return lr, momentum
+        return stacked[:groups], (stacked[groups:] if self.sets_momentum else None)
+
+    def _series_keys(self, phase: Phase) -> tuple[list[str], list[str]]:
+        """The group keys a phase anneals from and to: lr's, then momentum's if cycled."""
+        _, start_lr, end_lr, start_m, end_m = phase
+        if self.sets_momentum:
+            return [start_lr, start_m], [end_lr, end_m]
+        return [start_lr], [end_lr]
 
     def _fill_phase(
         self,
-        x0: float,
-        dx: float,
-        length: float,
-        first: int,
-        last: int,
-        pairs: list[tuple[list[float], list[float], fastmath.Values]],
+        progression: fastmath.Progression,
+        starts: list[float],
+        ends: list[float],
+        out: fastmath.Values,
     ) -> None:
-        """Anneal ``out[g, first:last]`` from ``starts[g]`` to ``ends[g]`` for each pair."""
-        count = last - first
+        """Anneal each row ``out[r]`` from ``starts[r]`` to ``ends[r]`` over ``progression``."""
+        count = out.shape[1]
         if self.anneal_strategy == "cos":
-            rows = [
-                fastmath.Affine(e + (s - e) / 2.0, (s - e) / 2.0, out[g, first:last])
-                for starts, ends, out in pairs
-                for g, (s, e) in enumerate(zip(starts, ends, strict=True))
-            ]
-            fastmath.cos_affine(fastmath.Progression(x0, dx, length), count, rows)
+            alphas = [e + (s - e) / 2.0 for s, e in zip(starts, ends, strict=True)]
+            betas = [(s - e) / 2.0 for s, e in zip(starts, ends, strict=True)]
+            fastmath.cos_affine_stacked(progression, count, alphas, betas, out)
             return
-        for starts, ends, out in pairs:
-            for g, (s, e) in enumerate(zip(starts, ends, strict=True)):
-                fastmath.linear(x0, dx, length, count, s, e, out[g, first:last])
+        for row, (s, e) in enumerate(zip(starts, ends, strict=True)):
+            p = progression
+            fastmath.linear(p.x0, p.dx, p.length, count, s, e, out[row])
