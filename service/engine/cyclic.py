@@ -1,4 +1,5 @@
-"""CyclicLR: lr and momentum cycled together between two bounds (an absolute schedule)."""
+"""CyclicLR: lr and momentum cycled together between two bounds (absolute; OneCycleLR is
+:mod:`service.engine.one_cycle`)."""
 
 from __future__ import annotations
 

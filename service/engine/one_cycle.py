@@ -1,9 +1,7 @@
-"""OneCycleLR: lr and momentum annealed together through two or three phases (an absolute
-schedule)."""
+"""OneCycleLR: the 1cycle policy, lr and momentum annealed in two or three phases (absolute)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -13,7 +11,7 @@ from service.engine import fastmath
 from service.engine.maps import Maps
 from service.engine.nodes import Leaf, fail_where
 from service.engine.optimizer import Optimizer
-from service.engine.types import BoolArray, FloatArray, IntArray
+from service.engine.types import FloatArray, IntArray
 
 Phase = tuple[float, str, str, str, str]
 """A OneCycleLR phase: its last step, and the group keys its lr and momentum go from and to."""
@@ -28,25 +26,20 @@ def _past_total_steps(total_steps: int) -> str:
     )
 
 
-def _phases(total_steps: int, pct_start: float, three_phase: bool) -> list[Phase]:
-    """OneCycleLR's phases, as PyTorch builds them: warm up, anneal (three-phase: come back
-    down to ``initial_lr`` first, then anneal to ``min_lr``)."""
+def phases(total_steps: int, pct_start: float, three_phase: bool) -> list[Phase]:
+    """PyTorch's ``_schedule_phases``: where each phase ends, and what it anneals."""
     first_end = float(pct_start * total_steps) - 1
-    if three_phase:
+    last = float(total_steps - 1)
+    if not three_phase:
         return [
             (first_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-            (
-                float(2 * pct_start * total_steps) - 2,
-                "max_lr",
-                "initial_lr",
-                "base_momentum",
-                "max_momentum",
-            ),
-            (float(total_steps - 1), "initial_lr", "min_lr", "max_momentum", "max_momentum"),
+            (last, "max_lr", "min_lr", "base_momentum", "max_momentum"),
         ]
+    second_end = float(2 * pct_start * total_steps) - 2
     return [
         (first_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-        (float(total_steps - 1), "max_lr", "min_lr", "base_momentum", "max_momentum"),
+        (second_end, "max_lr", "initial_lr", "base_momentum", "max_momentum"),
+        (last, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
     ]
 
 
@@ -92,7 +85,7 @@ class OneCycleLR(Leaf):
             raise ScheduleError(
                 "final_div_factor=0: PyTorch raises ZeroDivisionError", (*loc, "final_div_factor")
             )
-        self.phases = _phases(total_steps, pct_start, three_phase)
+        self.phases = phases(total_steps, pct_start, three_phase)
 
     def prepare(self, opt: Optimizer) -> None:
         opt.initial_lr = self.max_lr_param / self.div_factor
@@ -140,39 +133,27 @@ class OneCycleLR(Leaf):
         e = epochs.astype(np.float64)
         lrs = np.empty((groups, n))
         momenta = np.empty((groups, n))
-        for start_step, phase, here in self._phases_holding(e):
-            end_step, start_lr, end_lr, start_m, end_m = phase
-            if end_step == start_step:
-                fail_where(here, _EMPTY_PHASE, (*self.loc, "pct_start"), at=epochs)
-            progress = self._progress((e[here] - start_step) / (end_step - start_step))
-            lrs[:, here] = self._anneal(
-                self._group_value(start_lr)[:, None], self._group_value(end_lr)[:, None], progress
-            )
-            if self.sets_momentum:
-                momenta[:, here] = self._anneal(
-                    self._group_value(start_m)[:, None], self._group_value(end_m)[:, None], progress
-                )
-        maps = Maps.absolute(lrs)
-        if self.sets_momentum:
-            maps.with_momentum(momenta)
-        return maps
-
-    def _phases_holding(self, e: FloatArray) -> Iterator[tuple[float, Phase, BoolArray]]:
-        """Each phase that holds some of the steps ``e``, with the step it starts at and which
-        of ``e`` it holds: those up to its end not held by an earlier phase (the last phase
-        takes every step left)."""
-        unassigned = np.ones(e.shape[0], dtype=bool)
+        unassigned = np.ones(n, dtype=bool)
         start_step = 0.0
         for index, phase in enumerate(self.phases):
             end_step = phase[0]
             if index == len(self.phases) - 1:
-                here = unassigned
+                here = unassigned  # the last phase takes every step left
             else:
                 here = unassigned & (e <= end_step)
                 unassigned &= ~here
-            if here.any():
-                yield start_step, phase, here
+            if not here.any():
+                start_step = end_step
+                continue
+            if end_step == start_step:
+                fail_where(here, _EMPTY_PHASE, (*self.loc, "pct_start"), at=epochs)
+            progress = self._progress((e[here] - start_step) / (end_step - start_step))
+            lrs[:, here], momentum = self._annealed(phase, progress)
+            if momentum is not None:
+                momenta[:, here] = momentum
             start_step = end_step
+        maps = Maps.absolute(lrs)
+        return maps.with_momentum(momenta) if self.sets_momentum else maps
 
     def _lr_at(self, epoch: int) -> Maps:
         """:meth:`get_lr` at one epoch (the construction step, each step of a stepped tree):
@@ -187,22 +168,22 @@ class OneCycleLR(Leaf):
                 phase = candidate
                 break
             start_step = candidate[0]
-        end_step, start_lr, end_lr, start_m, end_m = phase
+        end_step = phase[0]
         if end_step == start_step:
             raise ScheduleError(_EMPTY_PHASE, (*self.loc, "pct_start"), epoch=epoch)
         progress = self._progress(np.full(1, (epoch - start_step) / (end_step - start_step)))
-        maps = Maps.absolute(
-            self._anneal(
-                self._group_value(start_lr)[:, None], self._group_value(end_lr)[:, None], progress
-            )
-        )
-        if self.sets_momentum:
-            maps.with_momentum(
-                self._anneal(
-                    self._group_value(start_m)[:, None], self._group_value(end_m)[:, None], progress
-                )
-            )
-        return maps
+        lr, momentum = self._annealed(phase, progress)
+        maps = Maps.absolute(lr)
+        return maps if momentum is None else maps.with_momentum(momentum)
+
+    def _annealed(self, phase: Phase, progress: FloatArray) -> tuple[FloatArray, FloatArray | None]:
+        """The lr (and momentum, if cycled) of every group at ``progress`` through ``phase``."""
+        _, start_lr, end_lr, start_m, end_m = phase
+        value = self._group_value
+        lr = self._anneal(value(start_lr)[:, None], value(end_lr)[:, None], progress)
+        if not self.sets_momentum:
+            return lr, None
+        return lr, self._anneal(value(start_m)[:, None], value(end_m)[:, None], progress)
 
     def standalone(self, k: IntArray) -> tuple[FloatArray, FloatArray | None] | None:
         maps = self.get_lr(k, initial=False)
