@@ -2,42 +2,39 @@
 
 The compiler walks the tree once, accepting only the language of API.md ("Expressions"); anything
 else raises :class:`Rejected` with a message that quotes the offending source. Each accepted node
-becomes a step over numpy operations from ``_expression_ops``, its operands' programs bound to it;
-each way a node can raise at evaluation time gets an entry in the :class:`Reasons` table, whose
-1-based index is its error code.
+becomes a step of ``_expression_steps`` (numpy operations from ``_expression_ops``), its operands'
+programs bound to it; each way a node can raise at evaluation time gets an entry in the
+:class:`Reasons` table, whose 1-based index is its error code.
 
 Compiling is on the request path (during body validation, up to 1,024 expressions a request),
 so it does only what an accepted expression needs: the size limits are counted along the walk,
 and the reasons keep only where their node is; its source is quoted once a message is asked for.
-
-Cost of a program: each operation it performs per evaluation is charged a *work* per argument
-and a number of *call floors* (see :data:`CALL_FLOOR` and :data:`_SLOW`), summed while compiling;
-``Expression.cost`` turns them into the estimate the service refuses costly requests by.
-
-Working set of a program (``_expression_ops`` allocates each result anew): a node's operands are
-evaluated one after another, and while one is evaluated only its earlier siblings' results are
-alive (for ``a if c else b`` two of them; for ``min``/``max`` and comparison chains, of any
-length, one accumulated result). So at any moment at most about two results per node on the
-path from the root are alive, plus a few temporaries of the operation under way: with paths at
-most MAX_DEPTH nodes long, at most about 2 * MAX_DEPTH + 6 results of the argument array's size,
-each 11 bytes an element (float64 values, bool int flags, int16 error codes), whatever the
-expression. ``Expression.evaluate`` bounds the argument array's size on top of that.
+What a program costs and holds in memory is in ``_expression_steps``; how messages quote the
+source, in ``_expression_source``.
 """
 
 from __future__ import annotations
 
 import ast
 import math
-import operator
-import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import numpy as np
 
 from service.engine import _expression_ops as ops
+from service.engine import _expression_steps as steps
+from service.engine._expression_source import (
+    FORBIDDEN,
+    OPERATOR_SYMBOLS,
+    Reasons,
+    Rejected,
+    Span,
+    quote,
+    span,
+)
+from service.engine._expression_steps import Program
 from service.limits import (
     MAX_ARGUMENTS,
     MAX_DEPTH,
@@ -47,102 +44,6 @@ from service.limits import (
     MAX_NODES,
 )
 
-Program = Callable[[ops.Floats], ops.Value]
-
-CALL_FLOOR = 4096
-"""What one operation costs per evaluation whatever the number of arguments, in arguments'
-worth of its work: numpy's per-call overhead. Measured here (2 vCPUs, numpy 2.4): a numpy ufunc
-costs about 0.6 us a call plus 0.2-0.7 ns an element, so a call is worth about 1,000-3,000
-elements; an operation of a program (its values, int flags and error codes: 3-5 numpy calls)
-costs 4-8 us a call plus about 2 ns an argument, so a call is worth about 3,600 arguments."""
-
-_SLOW: dict[str, tuple[int, int]] = {
-    "pow": (80, 3),
-    "modulo": (480, 2),
-    "modulo by a constant": (16, 2),
-    "sin": (36, 1),
-    "cos": (36, 1),
-    "exp": (40, 1),
-    "tan": (4, 1),
-    "log": (4, 1),
-    "log2": (4, 1),
-    "log10": (4, 1),
-    "log with a base": (10, 2),
-    "round to digits": (900, 6),
-}
-"""Work per argument and call floors of the operations that cost more than one unit and one
-floor (every other operation, literals and the argument included), measured at their worst
-here in units of about 2 ns: ``**`` 150 ns (``0.95 ** 20000``: a subnormal result), ``%`` and
-``//`` 900 ns (``1e308 % 1e-300``: a remainder over 2,000 bits of exponent) but 25 ns for the
-argument by a constant of magnitude 1 or more (``epoch // 30``: at most 50 bits), ``sin`` and
-``cos`` 65 ns (huge arguments need an exact reduction), ``exp`` 75 ns (subnormal results),
-``tan`` and logarithms 5-8 ns; ``**`` costs 22 us a call, ``%``, ``//`` and ``log(x, b)`` 14 us.
-``round(x, ndigits)`` is charged at its worst, every element rounded by Python itself (1.7 us
-here: scaled values past 2**52, or ``|ndigits| > 22``), and 6 floors for its dozen numpy calls;
-ordinary arguments take 20-30 ns."""
-
-Span = tuple[int, int, int | None, int | None]
-"""Where a node's source is, as ``ast`` gives it: its first and last line (1-based) and its
-start and end column on them, in UTF-8 bytes; the end is None for nodes without one."""
-
-
-class Rejected(Exception):
-    """The source is outside the language; ``message`` says where and why."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-def span(node: ast.expr | ast.stmt | ast.keyword) -> Span:
-    """Where ``node`` is in the source."""
-    return (node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)
-
-
-def quote(text: str, where: ast.expr | ast.stmt | ast.keyword | Span | None = None) -> str:
-    """``repr`` of the source at ``where`` (a node or its span; all of ``text`` if None),
-    shortened to stay readable."""
-    if isinstance(where, ast.AST):
-        where = span(where)
-    segment = (_source_segment(text, where) if where is not None else None) or text
-    if len(segment) > 80:
-        segment = segment[:77] + "..."
-    return repr(segment)
-
-
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
-"""A line with its line break, split where the parser splits lines (\\f does not split)."""
-
-
-def _source_segment(text: str, where: Span) -> str | None:
-    """What :func:`ast.get_source_segment` gives for a node at ``where``."""
-    lineno, col_offset, end_lineno, end_col_offset = where
-    if end_lineno is None or end_col_offset is None:
-        return None
-    found: list[str] = _LINE.findall(text)
-    lines = [line.encode() for line in found[lineno - 1 : end_lineno]]
-    if len(lines) == 1:
-        return lines[0][col_offset:end_col_offset].decode()
-    return (lines[0][col_offset:] + b"".join(lines[1:-1]) + lines[-1][:end_col_offset]).decode()
-
-
-@dataclass(frozen=True, slots=True)
-class Reasons:
-    """The table of error codes: why a program's element raises, quoting where in ``text``.
-
-    Messages are made when asked for (rarely: an evaluation that fails), not when compiling:
-    quoting each node's source would cost more than all the rest of compiling.
-    """
-
-    text: str
-    whys: tuple[str, ...]
-    spans: tuple[Span, ...]
-
-    def __getitem__(self, code: int) -> str:
-        """The message for error code ``code`` (1-based), e.g. "division by zero in '1 / e'"."""
-        return f"{self.whys[code - 1]} in {quote(self.text, self.spans[code - 1])}"
-
-
 _CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e, "inf": math.inf}
 _MATH_FUNCTIONS = frozenset(
     {"floor", "ceil", "sqrt", "exp", "log", "log2", "log10", "cos", "sin", "tan", "tanh", "pow"}
@@ -151,77 +52,6 @@ _BUILTIN_FUNCTIONS = frozenset({"min", "max", "abs", "pow", "float", "int", "rou
 _BARE_FUNCTIONS = _MATH_FUNCTIONS | _BUILTIN_FUNCTIONS
 _ARITIES: dict[str, tuple[int, int]] = {"min": (2, MAX_ARGUMENTS), "max": (2, MAX_ARGUMENTS)}
 _ARITIES |= {"log": (1, 2), "pow": (2, 2), "round": (1, 2)}
-
-
-def _never(argument: ops.Floats, result: ops.Floats) -> ops.Flags:
-    return np.zeros(argument.shape, dtype=np.bool_)
-
-
-# name -> (numpy function, where Python raises given argument and result, why; "" if never)
-_FLOAT_FUNCTIONS: dict[
-    str, tuple[ops.FloatUfunc, Callable[[ops.Floats, ops.Floats], ops.Flags], str]
-]
-_FLOAT_FUNCTIONS = {
-    "sqrt": (np.sqrt, lambda x, r: x < 0, "square root of a negative number"),
-    "exp": (np.exp, lambda x, r: np.isfinite(x) & np.isinf(r), "result too large"),
-    "log": (np.log, lambda x, r: x <= 0, "logarithm of a number <= 0"),
-    "log2": (np.log2, lambda x, r: x <= 0, "logarithm of a number <= 0"),
-    "log10": (np.log10, lambda x, r: x <= 0, "logarithm of a number <= 0"),
-    "cos": (np.cos, lambda x, r: np.isinf(x), "cosine of infinity"),
-    "sin": (np.sin, lambda x, r: np.isinf(x), "sine of infinity"),
-    "tan": (np.tan, lambda x, r: np.isinf(x), "tangent of infinity"),
-    "tanh": (np.tanh, _never, ""),
-}
-_ARITHMETIC: dict[type[ast.operator], Callable[[ops.Floats, ops.Floats], ops.Floats]] = {
-    ast.Add: np.add,
-    ast.Sub: np.subtract,
-    ast.Mult: np.multiply,
-}
-_DIVISIONS = {ast.Div: ops.true_divide, ast.FloorDiv: ops.floor_divide, ast.Mod: ops.modulo}
-_COMPARISONS: dict[type[ast.cmpop], ops.Comparison] = {
-    ast.Lt: operator.lt,
-    ast.LtE: operator.le,
-    ast.Gt: operator.gt,
-    ast.GtE: operator.ge,
-    ast.Eq: operator.eq,
-    ast.NotEq: operator.ne,
-}
-_FORBIDDEN: dict[type[ast.AST], str] = {
-    ast.Lambda: "a lambda inside the expression is not allowed",
-    ast.Subscript: "subscripts are not allowed",
-    ast.Slice: "slices are not allowed",
-    ast.Starred: "starred arguments are not allowed",
-    ast.NamedExpr: "assignment expressions (:=) are not allowed",
-    ast.JoinedStr: "f-strings are not allowed",
-    ast.List: "lists are not allowed",
-    ast.Tuple: "tuples are not allowed",
-    ast.Set: "sets are not allowed",
-    ast.Dict: "dicts are not allowed",
-    ast.ListComp: "comprehensions are not allowed",
-    ast.SetComp: "comprehensions are not allowed",
-    ast.DictComp: "comprehensions are not allowed",
-    ast.GeneratorExp: "generator expressions are not allowed",
-    ast.Await: "await is not allowed",
-    ast.Yield: "yield is not allowed",
-    ast.YieldFrom: "yield is not allowed",
-}
-
-
-_OPERATOR_SYMBOLS: dict[type[ast.AST], str] = {
-    ast.MatMult: "@",
-    ast.LShift: "<<",
-    ast.RShift: ">>",
-    ast.BitOr: "|",
-    ast.BitXor: "^",
-    ast.BitAnd: "&",
-    ast.Invert: "~",
-    ast.Is: "is",
-    ast.IsNot: "is not",
-    ast.In: "in",
-    ast.NotIn: "not in",
-}
-
-
 TOO_LARGE = "expression exceeds the size limits"
 """Why :class:`Compiler` stops at a limit; callers check the whole tree for a precise message."""
 
@@ -247,9 +77,9 @@ class Compiler:
         self.floors = 0
 
     def charge(self, kind: str) -> None:
-        """Charge an operation of ``kind`` (see :data:`_SLOW`) beyond one unit and one floor,
-        which every operation is charged."""
-        work, floors = _SLOW[kind]
+        """Charge an operation of ``kind`` (see ``_expression_steps.SLOW``) beyond one unit and
+        one floor, which every operation is charged."""
+        work, floors = steps.SLOW[kind]
         self.work += work - 1
         self.floors += floors - 1
 
@@ -290,7 +120,7 @@ class Compiler:
         kind = _KINDS.get(type(node))
         if kind is None:
             raise self.fail(
-                _FORBIDDEN.get(type(node), f"{type(node).__name__} is not allowed"), node
+                FORBIDDEN.get(type(node), f"{type(node).__name__} is not allowed"), node
             )
         self.work += 1
         self.floors += 1
@@ -307,7 +137,7 @@ class Compiler:
         if isinstance(value, bool | int | float):
             if not abs(value) <= MAX_LITERAL:
                 raise self.fail(f"numbers must be at most {MAX_LITERAL:g} in magnitude", node)
-            return partial(_constant, float(value), not isinstance(value, float)), False
+            return partial(steps.constant, float(value), not isinstance(value, float)), False
         kind = {str: "strings", bytes: "bytes", complex: "complex numbers"}.get(type(value))
         raise self.fail(f"{kind or repr(value)} {'are' if kind else 'is'} not allowed", node)
 
@@ -318,7 +148,7 @@ class Compiler:
         if name.startswith("__"):
             raise self.fail("dunder names are not allowed", node)
         if name in _CONSTANTS:
-            return partial(_constant, _CONSTANTS[name], False), False
+            return partial(steps.constant, _CONSTANTS[name], False), False
         if name in _BARE_FUNCTIONS:
             raise self.fail(f"the function {name!r} must be called", node)
         if name == "math":
@@ -335,7 +165,7 @@ class Compiler:
         name = self.math_name(node)
         if name in _CONSTANTS:
             self.count()  # the name math
-            return partial(_constant, _CONSTANTS[name], False), False
+            return partial(steps.constant, _CONSTANTS[name], False), False
         if name in _MATH_FUNCTIONS:
             raise self.fail(f"the function 'math.{name}' must be called", node)
         raise self.fail("attribute access is not allowed", node)
@@ -343,32 +173,32 @@ class Compiler:
     def unary(self, node: ast.UnaryOp) -> tuple[Program, bool]:
         operand, depends = self.compile(node.operand)
         if isinstance(node.op, ast.USub):
-            return partial(_unary, ops.negative, operand), depends
+            return partial(steps.unary, ops.negative, operand), depends
         if isinstance(node.op, ast.UAdd):
             return operand, depends
         if isinstance(node.op, ast.Not):
-            return partial(_unary, ops.logical_not, operand), depends
-        raise self.fail(f"the operator '{_OPERATOR_SYMBOLS[type(node.op)]}' is not allowed", node)
+            return partial(steps.unary, ops.logical_not, operand), depends
+        raise self.fail(f"the operator '{OPERATOR_SYMBOLS[type(node.op)]}' is not allowed", node)
 
     def binary(self, node: ast.BinOp) -> tuple[Program, bool]:
         left, left_depends = self.compile(node.left)
         right, right_depends = self.compile(node.right)
         depends = left_depends or right_depends
         op = type(node.op)
-        if op in _ARITHMETIC:
-            function = _ARITHMETIC[op]
+        if op in steps.ARITHMETIC:
+            function = steps.ARITHMETIC[op]
             too_large = self.code("integer too large to convert to float", span(node))
-            return partial(_arithmetic, function, too_large, left, right), depends
-        if op in _DIVISIONS:
+            return partial(steps.arithmetic, function, too_large, left, right), depends
+        if op in steps.DIVISIONS:
             if op is not ast.Div:
                 self.charge(self.modulo_kind(node.left, node.right))
-            divide = _DIVISIONS[op]
+            divide = steps.DIVISIONS[op]
             by_zero = self.code("division by zero", span(node))
-            return partial(_division, divide, by_zero, left, right), depends
+            return partial(steps.division, divide, by_zero, left, right), depends
         if op is ast.Pow:
             exponent = (node.right, right, right_depends)
             return self.power(node, left, exponent, always_float=False), depends
-        symbol = _OPERATOR_SYMBOLS[type(node.op)]
+        symbol = OPERATOR_SYMBOLS[type(node.op)]
         raise self.fail(f"the operator '{symbol}' is not allowed", node)
 
     def modulo_kind(self, dividend: ast.expr, divisor: ast.expr) -> str:
@@ -409,7 +239,7 @@ class Compiler:
                 "integer too large to convert to float",
             )
         )
-        return partial(_power, codes, always_float, base, raise_to)
+        return partial(steps.power, codes, always_float, base, raise_to)
 
     def boolean(self, node: ast.BoolOp) -> tuple[Program, bool]:
         compiled = self.compile_all(node.values)
@@ -417,21 +247,21 @@ class Compiler:
         self.charge_links(len(compiled) - 2)
         program = compiled[0][0]
         for right, _ in compiled[1:]:
-            program = partial(_binary, combine, program, right)
+            program = partial(steps.binary, combine, program, right)
         return program, any(depends for _, depends in compiled)
 
     def comparison(self, node: ast.Compare) -> tuple[Program, bool]:
         comparisons: list[ops.Comparison] = []
         for op in node.ops:
-            if type(op) not in _COMPARISONS:
-                symbol = _OPERATOR_SYMBOLS[type(op)]
+            if type(op) not in steps.COMPARISONS:
+                symbol = OPERATOR_SYMBOLS[type(op)]
                 raise self.fail(f"the operator '{symbol}' is not allowed", node)
-            comparisons.append(_COMPARISONS[type(op)])
+            comparisons.append(steps.COMPARISONS[type(op)])
         compiled = self.compile_all([node.left, *node.comparators])
         self.charge_links(len(comparisons) - 1)
         programs = [program for program, _ in compiled]
         return (
-            partial(_compare_chain, comparisons, programs),
+            partial(steps.compare_chain, comparisons, programs),
             any(depends for _, depends in compiled),
         )
 
@@ -439,7 +269,7 @@ class Compiler:
         compiled = self.compile_all([node.test, node.body, node.orelse])
         (test, _), (body, _), (orelse, _) = compiled
         return (
-            partial(_if_else, test, body, orelse),
+            partial(steps.if_else, test, body, orelse),
             any(depends for _, depends in compiled),
         )
 
@@ -482,32 +312,32 @@ class Compiler:
         if name in ("min", "max"):
             self.charge_links(len(programs) - 2)
             largest = name == "max"
-            return partial(_extremum, largest, programs)
+            return partial(steps.extremum, largest, programs)
         if name == "abs":
-            return partial(_unary, ops.absolute, first)
+            return partial(steps.unary, ops.absolute, first)
         if name in ("pow", "math.pow"):
             exponent = (node.args[1], *compiled[1])
             return self.power(node, first, exponent, always_float=name == "math.pow")
         if name == "float":
-            return partial(_unary, ops.to_float, first)
+            return partial(steps.unary, ops.to_float, first)
         where = span(node)
         if name == "round" and len(programs) == 2:
             self.charge("round to digits")
-            return partial(_round_digits, self.ndigits(node.args[1]), first)
-        if name in _TO_INT:
+            return partial(steps.round_digits, self.ndigits(node.args[1]), first)
+        if name in steps.TO_INT:
             not_finite = self.code("cannot convert infinity or NaN to an integer", where)
-            return partial(_round_to_int, _TO_INT[name], not_finite, first)
+            return partial(steps.round_to_int, steps.TO_INT[name], not_finite, first)
         if name == "log" and len(programs) == 2:
             base = programs[1]
             self.charge("log with a base")
             domain = self.code("logarithm of a number <= 0", where)
             base_one = self.code("division by zero (logarithm base 1)", where)
-            return partial(_logarithm_base, domain, base_one, first, base)
-        ufunc, invalid, why = _FLOAT_FUNCTIONS[name]
-        if name in _SLOW:
+            return partial(steps.logarithm_base, domain, base_one, first, base)
+        ufunc, invalid, why = steps.FLOAT_FUNCTIONS[name]
+        if name in steps.SLOW:
             self.charge(name)
         code = self.code(why, where) if why else 0
-        return partial(_float_function, ufunc, invalid, code, first)
+        return partial(steps.float_function, ufunc, invalid, code, first)
 
     def ndigits(self, node: ast.expr) -> int:
         """``round``'s second argument: an integer literal (clamped to :data:`MAX_NDIGITS`)."""
@@ -520,15 +350,6 @@ class Compiler:
         ):
             raise self.fail("round()'s ndigits must be an integer literal", node)
         return int(max(-MAX_NDIGITS, min(MAX_NDIGITS, number)))
-
-
-_TO_INT: dict[str, ops.FloatUfunc] = {
-    "floor": np.floor,
-    "ceil": np.ceil,
-    "int": np.trunc,
-    "round": np.rint,
-}
-"""The functions that turn a number into an int, and how (``np.rint``: half to even)."""
 
 
 _KINDS: dict[type[ast.expr], Callable[[Compiler, Any], tuple[Program, bool]]] = {
@@ -557,98 +378,3 @@ def _literal_value(node: ast.expr) -> float | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, bool | int | float):
         return sign * float(node.value)
     return None
-
-
-# The steps of a program: each node's program is one of them with everything but ``x`` bound by
-# functools.partial. A partial is two objects, where a closure is a function, its closure tuple
-# and a cell per variable: compiling allocates less, and the collector has less to walk.
-
-
-def _constant(number: float, is_int: bool, x: ops.Floats) -> ops.Value:
-    return ops.constant(x.shape, number, is_int)
-
-
-def _unary(
-    operation: Callable[[ops.Value], ops.Value], operand: Program, x: ops.Floats
-) -> ops.Value:
-    return operation(operand(x))
-
-
-def _binary(
-    operation: Callable[[ops.Value, ops.Value], ops.Value],
-    left: Program,
-    right: Program,
-    x: ops.Floats,
-) -> ops.Value:
-    return operation(left(x), right(x))
-
-
-def _arithmetic(
-    function: Callable[[ops.Floats, ops.Floats], ops.Floats],
-    too_large: int,
-    left: Program,
-    right: Program,
-    x: ops.Floats,
-) -> ops.Value:
-    return ops.arithmetic(function, left(x), right(x), too_large)
-
-
-def _division(
-    divide: Callable[[ops.Value, ops.Value, int], ops.Value],
-    by_zero: int,
-    left: Program,
-    right: Program,
-    x: ops.Floats,
-) -> ops.Value:
-    return divide(left(x), right(x), by_zero)
-
-
-def _power(
-    codes: ops.PowerErrors, always_float: bool, base: Program, exponent: Program, x: ops.Floats
-) -> ops.Value:
-    return ops.power(base(x), exponent(x), codes, always_float=always_float)
-
-
-def _compare_chain(
-    comparisons: list[ops.Comparison], operands: list[Program], x: ops.Floats
-) -> ops.Value:
-    return ops.compare_chain(_one_by_one(operands, x), comparisons)
-
-
-def _if_else(test: Program, body: Program, orelse: Program, x: ops.Floats) -> ops.Value:
-    return ops.if_else(test(x), body(x), orelse(x))
-
-
-def _extremum(largest: bool, operands: list[Program], x: ops.Floats) -> ops.Value:
-    return ops.extremum(_one_by_one(operands, x), largest=largest)
-
-
-def _round_to_int(
-    rounding: ops.FloatUfunc, not_finite: int, operand: Program, x: ops.Floats
-) -> ops.Value:
-    return ops.round_to_int(operand(x), rounding, not_finite)
-
-
-def _round_digits(ndigits: int, operand: Program, x: ops.Floats) -> ops.Value:
-    return ops.round_digits(operand(x), ndigits)
-
-
-def _logarithm_base(
-    domain: int, base_one: int, operand: Program, base: Program, x: ops.Floats
-) -> ops.Value:
-    return ops.logarithm_base(operand(x), base(x), domain, base_one)
-
-
-def _float_function(
-    function: ops.FloatUfunc,
-    invalid: Callable[[ops.Floats, ops.Floats], ops.Flags],
-    code: int,
-    operand: Program,
-    x: ops.Floats,
-) -> ops.Value:
-    return ops.float_function(function, operand(x), invalid, code)
-
-
-def _one_by_one(programs: list[Program], x: ops.Floats) -> Iterator[ops.Value]:
-    """The programs' values at ``x``, each computed only when the previous one is consumed."""
-    return (program(x) for program in programs)

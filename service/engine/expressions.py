@@ -44,14 +44,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rules.errors import ScheduleError
-from service.engine._expression_compiler import (
-    CALL_FLOOR,
-    Compiler,
-    Program,
-    Reasons,
-    Rejected,
-    quote,
-)
+from service.engine._expression_compiler import Compiler
+from service.engine._expression_source import Reasons, Rejected, quote
+from service.engine._expression_steps import CALL_FLOOR, Program
 from service.engine.cancel import checkpoint
 from service.limits import MAX_DEPTH, MAX_LENGTH, MAX_NODES
 
@@ -70,7 +65,7 @@ __all__ = [
 DEFAULT_ARGUMENT = "epoch"
 CHUNK = 1 << 15
 """Arguments evaluated at once. At most about 2 * MAX_DEPTH + 6 intermediate results of this
-many elements, 11 bytes each, are alive during an evaluation (see ``_expression_compiler``):
+many elements, 11 bytes each, are alive during an evaluation (see ``_expression_steps``):
 about 25 MB at most, whatever the expression and the number of arguments."""
 
 
@@ -185,19 +180,7 @@ def compile_expression(source: str) -> Expression:
             f"expression is {len(source)} characters long; the limit is {MAX_LENGTH}"
         )
     text = source.strip()
-    _check_bracket_depth(text)
-    try:
-        module = ast.parse(text, mode="exec")
-    except SyntaxError as exc:
-        raise ExpressionError(_syntax_message(text, exc)) from None
-    except (RecursionError, MemoryError, ValueError) as exc:
-        raise ExpressionError(f"expression cannot be parsed: {type(exc).__name__}") from None
-    if len(module.body) != 1:
-        raise ExpressionError(f"expected one expression, got {len(module.body)} statements")
-    statement = module.body[0]
-    if not isinstance(statement, ast.Expr):
-        raise ExpressionError(f"statements are not allowed: {quote(text, statement)}")
-    tree = statement.value
+    tree = _parse(text)
     try:
         argument, body, enclosing = DEFAULT_ARGUMENT, tree, 0
         if isinstance(tree, ast.Lambda):
@@ -219,6 +202,24 @@ def compile_expression(source: str) -> Expression:
         compiler.work,
         compiler.floors * CALL_FLOOR,
     )
+
+
+def _parse(text: str) -> ast.expr:
+    """The single expression ``text`` holds, parsed; raises :class:`ExpressionError` for
+    brackets nested too deep, a syntax error, or anything but one expression statement."""
+    _check_bracket_depth(text)
+    try:
+        module = ast.parse(text, mode="exec")
+    except SyntaxError as exc:
+        raise ExpressionError(_syntax_message(text, exc)) from None
+    except (RecursionError, MemoryError, ValueError) as exc:
+        raise ExpressionError(f"expression cannot be parsed: {type(exc).__name__}") from None
+    if len(module.body) != 1:
+        raise ExpressionError(f"expected one expression, got {len(module.body)} statements")
+    statement = module.body[0]
+    if not isinstance(statement, ast.Expr):
+        raise ExpressionError(f"statements are not allowed: {quote(text, statement)}")
+    return statement.value
 
 
 def _syntax_message(text: str, exc: SyntaxError) -> str:

@@ -107,28 +107,42 @@ def cos_affine(angles: Progression, n: int, rows: Sequence[Affine]) -> None:
     np.sin(fine, out=right[1])
     right[2] = 1.0
     cos_c, sin_c = np.cos(coarse), np.sin(coarse)
-    block_rows = max(1, BLOCK // width)
-    scratch = np.empty((block_rows, width))
-    full = n // width
+    scratch = np.empty((max(1, BLOCK // width), width))
     for row in rows:
         left = np.empty((count, 3))
         np.multiply(cos_c, row.beta, out=left[:, 0])
         np.multiply(sin_c, -row.beta, out=left[:, 1])
         left[:, 2] = row.alpha
-        direct = row.out.dtype == np.float64
-        for first in range(0, full, block_rows):
-            last = min(first + block_rows, full)
-            view = row.out[first * width : last * width].reshape(last - first, width)
-            if direct:
-                np.matmul(left[first:last], right, out=view)
-            else:
-                work = scratch[: last - first]
-                np.matmul(left[first:last], right, out=work)
-                view[...] = work
-        tail = n - full * width
-        if tail:
-            piece = left[full:] @ right[:, :tail]
-            row.out[full * width : n] = piece[0]
+        _product(left, right, row.out, n, scratch)
+
+
+def _product(
+    left: NDArray[np.float64],
+    right: NDArray[np.float64],
+    out: Values,
+    n: int,
+    scratch: NDArray[np.float64],
+) -> None:
+    """``out[:n]``, read as rows of ``right``'s width, is ``left @ right``: one matrix product
+    per block of ``len(scratch)`` rows, written in place (a float32 ``out`` through ``scratch``,
+    rounded once), and the last, partial row on its own."""
+    width = right.shape[1]
+    block_rows = scratch.shape[0]
+    full = n // width
+    direct = out.dtype == np.float64
+    for first in range(0, full, block_rows):
+        last = min(first + block_rows, full)
+        view = out[first * width : last * width].reshape(last - first, width)
+        if direct:
+            np.matmul(left[first:last], right, out=view)
+        else:
+            work = scratch[: last - first]
+            np.matmul(left[first:last], right, out=work)
+            view[...] = work
+    tail = n - full * width
+    if tail:
+        piece = left[full:] @ right[:, :tail]
+        out[full * width : n] = piece[0]
 
 
 def _direct(angles: Progression, n: int, rows: Sequence[Affine]) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -221,10 +221,7 @@ def replay(config: PlateauConfig, lrs: Sequence[float], metrics: Sequence[float]
     """
     start = initial_state(config, lrs)
     best, num_bad_epochs, cooldown_counter = start.best, 0, 0
-    current = start.lrs
-    levels = [current]  # the LRs in force: initially, then after each update
-    updates: list[int] = []  # the step at which each later level starts
-    cuts: list[int] = []  # the steps that changed some LR
+    levels = _Levels([start.lrs])
     accumulated_count, accumulated = 0, 0.0
     for i, metric in enumerate(metrics):
         value = float(metric)
@@ -237,21 +234,9 @@ def replay(config: PlateauConfig, lrs: Sequence[float], metrics: Sequence[float]
             config, best, num_bad_epochs, cooldown_counter, value
         )
         if reduce_now:
-            new, changed = _reduce(config, current)
-            if new is not current:
-                levels.append(new)
-                updates.append(i)
-                current = new
-            if changed:
-                cuts.append(i)
-    level_of_step = np.searchsorted(
-        np.asarray(updates, dtype=np.int64), np.arange(len(metrics)), side="right"
-    )
-    lr = np.asarray(levels, dtype=np.float64).T[:, level_of_step]
-    reduced = np.zeros(len(metrics), dtype=np.bool_)
-    reduced[cuts] = True
+            levels.reduce(config, i)
     state = PlateauState(
-        lrs=current,
+        lrs=levels.current,
         best=best,
         num_bad_epochs=num_bad_epochs,
         cooldown_counter=cooldown_counter,
@@ -259,4 +244,48 @@ def replay(config: PlateauConfig, lrs: Sequence[float], metrics: Sequence[float]
         accumulated=accumulated,
         accumulated_count=accumulated_count,
     )
-    return ReplayResult(lr=np.ascontiguousarray(lr), reduced=reduced, state=state)
+    return ReplayResult(
+        lr=levels.lr_by_step(len(metrics)),
+        reduced=levels.reduced_by_step(len(metrics)),
+        state=state,
+    )
+
+
+@dataclass(slots=True)
+class _Levels:
+    """The LRs of a replay, kept as levels: the LRs in force initially, then after each
+    update, rather than one row per step."""
+
+    lrs: list[tuple[float, ...]]
+    updates: list[int] = field(default_factory=list)
+    """The step at which each level after the first starts."""
+    cuts: list[int] = field(default_factory=list)
+    """The steps that changed some LR."""
+
+    @property
+    def current(self) -> tuple[float, ...]:
+        """The LRs in force now."""
+        return self.lrs[-1]
+
+    def reduce(self, config: PlateauConfig, i: int) -> None:
+        """Reduce the LRs at step ``i`` (see :func:`_reduce`)."""
+        new, changed = _reduce(config, self.current)
+        if new is not self.current:
+            self.lrs.append(new)
+            self.updates.append(i)
+        if changed:
+            self.cuts.append(i)
+
+    def lr_by_step(self, n: int) -> npt.NDArray[np.float64]:
+        """``lr[g, i]``: group ``g``'s LR after step ``i``, for ``n`` steps (C-contiguous)."""
+        level_of_step = np.searchsorted(
+            np.asarray(self.updates, dtype=np.int64), np.arange(n), side="right"
+        )
+        lr = np.asarray(self.lrs, dtype=np.float64).T[:, level_of_step]
+        return np.ascontiguousarray(lr)
+
+    def reduced_by_step(self, n: int) -> npt.NDArray[np.bool_]:
+        """Whether each of ``n`` steps changed some LR."""
+        reduced = np.zeros(n, dtype=np.bool_)
+        reduced[self.cuts] = True
+        return reduced

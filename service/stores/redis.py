@@ -5,7 +5,8 @@ expires_at, version, document, and two store-private fields: ``incarnation``, ra
 ``create``, and ``writer``, random per write attempt) and the sorted set
 ``lrsched:{<id>}:history`` (score = epoch, member = ``b"<epoch>:" + row``, so ``history`` is
 one ``ZRANGE ... BYSCORE ... LIMIT``). The ``{<id>}`` hash tag puts both keys in one Redis
-Cluster slot, so the scripts below, which touch both, are legal on a cluster.
+Cluster slot, so the scripts (in :mod:`service.stores.redis_scripts`), which touch both, are
+legal on a cluster.
 
 Atomicity: :meth:`RedisStore.update` is an optimistic compare-and-set. It reads the hash,
 runs ``fn`` in this process, then sends the change to a Lua script that writes it only if the
@@ -57,13 +58,14 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
 import redis
 import redis.asyncio
 
+from service.stores import redis_scripts as scripts
 from service.stores.base import (
     Change,
     QuotaExceededError,
@@ -75,61 +77,8 @@ from service.stores.base import (
 
 T = TypeVar("T")
 
-# KEYS: session, history. ARGV: token_hash, ttl_seconds, document, incarnation, owner.
-# Returns the new expires_at (a string), or false if a live session already has the id.
-_CREATE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-local now = redis.call('TIME')
-local expires_at = string.format('%.6f', now[1] + now[2] / 1e6 + tonumber(ARGV[2]))
-redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[1], 'token_hash', ARGV[1], 'ttl_seconds', ARGV[2],
-           'expires_at', expires_at, 'version', 1, 'document', ARGV[3], 'incarnation', ARGV[4],
-           'owner', ARGV[5])
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 1000)
-return expires_at
-"""
-
-# KEYS: session, history. ARGV: incarnation, version read, writer token, document,
-# then epoch and history member (only when there is a history row).
-# Returns {1, expires_at} (written), {0, <the session's hash as HGETALL gives it>} (it changed
-# since it was read) or {-1} (it is gone).
-_UPDATE = """
-local current = redis.call('HMGET', KEYS[1], 'incarnation', 'version', 'ttl_seconds', 'writer',
-                           'expires_at')
-if not current[2] then return {-1} end
-if current[1] ~= ARGV[1] or current[2] ~= ARGV[2] then
-    if current[4] == ARGV[3] then return {1, current[5]} end
-    return {0, redis.call('HGETALL', KEYS[1])}
-end
-local ttl = tonumber(current[3])
-local now = redis.call('TIME')
-local expires_at = string.format('%.6f', now[1] + now[2] / 1e6 + ttl)
-redis.call('HSET', KEYS[1], 'document', ARGV[4], 'writer', ARGV[3], 'expires_at', expires_at)
-redis.call('HINCRBY', KEYS[1], 'version', 1)
-if ARGV[5] then
-    redis.call('ZREMRANGEBYSCORE', KEYS[2], ARGV[5], ARGV[5])
-    redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
-end
-redis.call('PEXPIRE', KEYS[1], ttl * 1000)
-redis.call('PEXPIRE', KEYS[2], ttl * 1000)
-return {1, expires_at}
-"""
-
-# KEYS: the owner's set of session ids. ARGV: max_live, the new id, then ids known dead.
-# Drops the dead ids, then adds the new one if fewer than max_live remain; returns 1 if added.
-_RESERVE = """
-for i = 3, #ARGV do redis.call('SREM', KEYS[1], ARGV[i]) end
-if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
-redis.call('SADD', KEYS[1], ARGV[2])
-return 1
-"""
-
-_WRITTEN, _CONFLICT, _GONE = 1, 0, -1
 GUESSES = 4096
 """Sessions whose last record :meth:`RedisStore.update_async` remembers, per store."""
-
-Fields = dict[bytes | str, bytes | str]
-"""A session hash as redis-py returns it."""
 
 
 _TIMEOUTS = {"socket_connect_timeout": 5.0, "socket_timeout": 10.0, "health_check_interval": 30}
@@ -178,14 +127,14 @@ class RedisStore:
             **{option: value for option, value in _TIMEOUTS.items() if f"{option}=" not in url},
         }
         self._redis: redis.Redis = redis.Redis.from_url(url, **self._options)
-        self._guesses: OrderedDict[str, Fields] = OrderedDict()
+        self._guesses: OrderedDict[str, scripts.Fields] = OrderedDict()
         self._guesses_lock = threading.Lock()
         self._async_clients: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, tuple[redis.asyncio.Redis, Any]
         ] = weakref.WeakKeyDictionary()
-        self._create = self._redis.register_script(_CREATE)
-        self._update = self._redis.register_script(_UPDATE)
-        self._reserve = self._redis.register_script(_RESERVE)
+        self._create = self._redis.register_script(scripts.CREATE)
+        self._update = self._redis.register_script(scripts.UPDATE)
+        self._reserve = self._redis.register_script(scripts.RESERVE)
 
     def keys(self, session_id: str) -> tuple[str, str]:
         """The session's hash and history keys; they share the ``{<id>}`` cluster hash tag."""
@@ -218,7 +167,7 @@ class RedisStore:
         key = self.owner_key(record.owner)
         if self._reserve(keys=[key], args=[max_live, record.id]):
             return True
-        members = [_text(member) for member in self._redis.smembers(key)]
+        members = [scripts.as_text(member) for member in self._redis.smembers(key)]
         with self._redis.pipeline(transaction=False) as pipe:
             for member in members:
                 pipe.exists(self.keys(member)[0])
@@ -229,7 +178,7 @@ class RedisStore:
     @unavailable_on(redis.RedisError)
     def get(self, session_id: str) -> SessionRecord | None:
         fields = self._redis.hgetall(self.keys(session_id)[0])
-        return _record(session_id, fields) if fields else None
+        return scripts.record_of(session_id, fields) if fields else None
 
     @unavailable_on(redis.RedisError)
     def update(self, session_id: str, fn: Callable[[SessionRecord], Change[T]]) -> T | None:
@@ -238,14 +187,14 @@ class RedisStore:
             fields = self._redis.hgetall(keys[0])
             if not fields:
                 return None
-            record = _record(session_id, fields)
+            record = scripts.record_of(session_id, fields)
             change = fn(record)
             if change.document is None:
                 return change.result
-            reply = self._update(keys=keys, args=_update_args(fields, record, change))
-            if reply[0] == _WRITTEN:
+            reply = self._update(keys=keys, args=scripts.update_args(fields, record, change))
+            if reply[0] == scripts.WRITTEN:
                 return change.result
-            if reply[0] == _GONE:  # deleted or expired since it was read
+            if reply[0] == scripts.GONE:  # deleted or expired since it was read
                 return None
             if (wait := self._lost_race(attempt)) is not None:
                 time.sleep(wait)
@@ -268,43 +217,34 @@ class RedisStore:
             if not fields:
                 self._remember(session_id, None)
                 return None
-            record = _record(session_id, fields)
-            try:
-                change = fn(record)
-            except Exception:
-                if not guessed:
-                    raise
+            record = scripts.record_of(session_id, fields)
+            change = _change_to_try(fn, record, guessed)
+            if change is None:
                 fields, guessed = await client.hgetall(keys[0]), False
                 continue
             if change.document is None:
-                if guessed:
-                    fields, guessed = await client.hgetall(keys[0]), False
-                    continue
                 self._remember(session_id, fields)
                 return change.result
-            args = _update_args(fields, record, change)
+            args = scripts.update_args(fields, record, change)
             reply = await script(keys=keys, args=args)
-            if reply[0] == _WRITTEN:
-                self._remember(session_id, _written(fields, args, reply[1]))
+            if reply[0] == scripts.WRITTEN:
+                self._remember(session_id, scripts.written(fields, args, reply[1]))
                 return change.result
-            if reply[0] == _GONE:
+            if reply[0] == scripts.GONE:
                 self._remember(session_id, None)
                 return None
-            fields = _hash(reply[1])
+            fields = scripts.hash_fields(reply[1])
             if guessed:  # the guess was stale: not a race lost to another writer
                 guessed = False
                 continue
-            wait = self._lost_race(lost)
+            await self._wait_after_lost_race(session_id, lost)
             lost += 1
-            if wait is None:
-                raise self._busy(session_id)
-            await asyncio.sleep(wait)
 
-    def _guess(self, session_id: str) -> Fields | None:
+    def _guess(self, session_id: str) -> scripts.Fields | None:
         with self._guesses_lock:
             return self._guesses.get(session_id)
 
-    def _remember(self, session_id: str, fields: Fields | None) -> None:
+    def _remember(self, session_id: str, fields: scripts.Fields | None) -> None:
         """Keep ``fields`` as the session's last known record (``None``: forget it)."""
         with self._guesses_lock:
             if fields is None:
@@ -325,6 +265,14 @@ class RedisStore:
             return None
         return random.uniform(0, min(self._max_backoff, self._backoff * 2**attempt))
 
+    async def _wait_after_lost_race(self, session_id: str, lost: int) -> None:
+        """Count the race lost after ``lost`` others and wait before the next attempt;
+        StoreBusyError when no attempt is left."""
+        wait = self._lost_race(lost)
+        if wait is None:
+            raise self._busy(session_id)
+        await asyncio.sleep(wait)
+
     def _busy(self, session_id: str) -> StoreBusyError:
         return StoreBusyError(
             f"session {session_id}: lost the compare-and-set race {self.max_attempts} times"
@@ -336,7 +284,7 @@ class RedisStore:
         opened = self._async_clients.get(loop)
         if opened is None:
             client = redis.asyncio.Redis.from_url(self._url, **self._options)
-            opened = (client, client.register_script(_UPDATE))
+            opened = (client, client.register_script(scripts.UPDATE))
             self._async_clients[loop] = opened
         return opened
 
@@ -355,7 +303,7 @@ class RedisStore:
             pipe.exists(session)
             pipe.zrange(history, start, "+inf", byscore=True, offset=0, num=limit)
             exists, members = pipe.execute()
-        return _history_rows(exists, members)
+        return scripts.history_rows(exists, members)
 
     @unavailable_on(redis.RedisError)
     async def history_async(
@@ -369,7 +317,7 @@ class RedisStore:
             pipe.exists(session)
             pipe.zrange(history, start, "+inf", byscore=True, offset=0, num=limit)
             exists, members = await pipe.execute()
-        return _history_rows(exists, members)
+        return scripts.history_rows(exists, members)
 
     @unavailable_on(redis.RedisError)
     def delete(self, session_id: str) -> bool:
@@ -380,7 +328,7 @@ class RedisStore:
             pipe.delete(history)
             owner, removed, _ = pipe.execute()
         if owner is not None:
-            self._redis.srem(self.owner_key(_text(owner)), session_id)
+            self._redis.srem(self.owner_key(scripts.as_text(owner)), session_id)
         return bool(removed)
 
     @unavailable_on(redis.RedisError)
@@ -400,64 +348,18 @@ class RedisStore:
         self._redis.connection_pool.disconnect()
 
 
-def _update_args(
-    fields: Mapping[bytes | str, bytes | str], record: SessionRecord, change: Change[Any]
-) -> list[bytes | str | int]:
-    """The update script's ARGV for writing ``change`` over ``record`` (read as ``fields``)."""
-    assert change.document is not None
-    args: list[bytes | str | int] = [
-        fields[b"incarnation"],
-        record.version,
-        secrets.token_hex(8),  # this write's token: a re-sent write is recognised as done
-        change.document,
-    ]
-    if change.history is not None:
-        epoch, row = change.history
-        args += [epoch, b"%d:%s" % (epoch, row)]
-    return args
-
-
-def _written(fields: Fields, args: Sequence[bytes | str | int], expires_at: bytes) -> Fields:
-    """The session's hash after the update script wrote ``args`` over ``fields``."""
-    written = dict(fields)
-    written[b"version"] = b"%d" % (int(fields[b"version"]) + 1)
-    written[b"writer"] = str(args[2]).encode()
-    written[b"document"] = args[3] if isinstance(args[3], bytes) else str(args[3]).encode()
-    written[b"expires_at"] = expires_at
-    return written
-
-
-def _hash(flat: Sequence[bytes]) -> Fields:
-    """A hash from the flat ``[field, value, ...]`` list HGETALL gives inside a script."""
-    return dict(zip(flat[0::2], flat[1::2], strict=True))
-
-
-def _history_rows(exists: int, members: list[bytes]) -> list[tuple[int, bytes]]:
-    """``(epoch, row)`` pairs from the history members, if the session exists."""
-    if not exists:
-        return []
-    rows = []
-    for member in members:
-        epoch, _, row = bytes(member).partition(b":")
-        rows.append((int(epoch), row))
-    return rows
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _record(session_id: str, fields: Mapping[bytes | str, bytes | str]) -> SessionRecord:
-    def field(name: bytes) -> bytes:
-        value = fields[name]
-        return value if isinstance(value, bytes) else value.encode()
-
-    return SessionRecord(
-        id=session_id,
-        token_hash=field(b"token_hash").decode(),
-        ttl_seconds=int(field(b"ttl_seconds")),
-        expires_at=float(field(b"expires_at")),
-        version=int(field(b"version")),
-        document=field(b"document"),
-        owner=field(b"owner").decode() if b"owner" in fields else "",
-    )
+def _change_to_try(
+    fn: Callable[[SessionRecord], Change[T]], record: SessionRecord, guessed: bool
+) -> Change[T] | None:
+    """``fn(record)``, or None where ``record`` is a guess and ``fn`` raised or decided not to
+    write: only a confirmed write makes a guess count, so those are made again on a fresh read
+    (see the module doc)."""
+    try:
+        change = fn(record)
+    except Exception:
+        if not guessed:
+            raise
+        return None
+    if change.document is None and guessed:
+        return None
+    return change
