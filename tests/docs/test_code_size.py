@@ -30,7 +30,6 @@ FUNCTIONS_OVER = {
     ("service/engine/expressions.py", "compile_expression"),
     ("service/engine/fastmath.py", "cos_affine"),
     ("service/engine/plateau.py", "replay"),
-    ("service/plotting.py", "render"),
     ("service/stores/redis.py", "update_async"),
 }
 """Functions of service/ still over ``MAX_FUNCTION_LINES`` (docstring included)."""
