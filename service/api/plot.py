@@ -192,16 +192,8 @@ async def plot_schedule(
     smallest and largest value per pixel column before drawing. The title is the schedule
     type, or the labels of a comparison.
     """
-    media_type = negotiate(accept)
-    if media_type is None:
-        raise HTTPException(
-            status.HTTP_406_NOT_ACCEPTABLE,
-            f"cannot answer with {accept!r}; acceptable: {', '.join(FORMATS)}",
-        )
-    try:
-        plotting.require()
-    except plotting.PlottingUnavailable as error:
-        raise HTTPException(status.HTTP_501_NOT_IMPLEMENTED, str(error)) from None
+    media_type = _media_type(accept)
+    _require_plotting()
     curves = request.curves()
     steps = StepRange(request.start, request.steps, request.stride)
     roots = _plan(curves, request.lrs, steps, settings)
@@ -249,6 +241,25 @@ class _Picture:
         title = " vs ".join(label for label, _, _ in self.curves)
         picture = plotting.Plot(title, series, self.scale, self.width, self.height)
         return plotting.render(picture, FORMATS[self.media_type])
+
+
+def _media_type(accept: str | None) -> str:
+    """The image type ``Accept`` asks for, or 406."""
+    media_type = negotiate(accept)
+    if media_type is None:
+        raise HTTPException(
+            status.HTTP_406_NOT_ACCEPTABLE,
+            f"cannot answer with {accept!r}; acceptable: {', '.join(FORMATS)}",
+        )
+    return media_type
+
+
+def _require_plotting() -> None:
+    """501 unless matplotlib, the optional ``plot`` extra, is installed."""
+    try:
+        plotting.require()
+    except plotting.PlottingUnavailable as error:
+        raise HTTPException(status.HTTP_501_NOT_IMPLEMENTED, str(error)) from None
 
 
 def negotiate(accept: str | None) -> str | None:
