@@ -112,14 +112,13 @@ class CurveCache:
                 self.misses += 1
             else:
                 self.hits += 1
-        if not leader:
-            flight.done.wait()
-            if isinstance(flight.error, Cancelled):  # its client left; this one waits
-                return self.get_or_compute(key, compute)
-            if flight.error is not None:
-                raise flight.error
-            assert flight.entry is not None
-            return flight.entry, True
+        if leader:
+            return self._lead(key, flight, compute), False
+        return self._follow(key, flight, compute)
+
+    def _lead(self, key: str, flight: _Flight, compute: Callable[[], Entry]) -> Entry:
+        """``compute()`` once for every caller of ``key``: stored, and handed (or its
+        exception) to the callers waiting on ``flight``."""
         try:
             entry = compute()
         except BaseException as error:
@@ -128,11 +127,24 @@ class CurveCache:
         else:
             flight.entry = entry
             self._store(key, entry)
-            return entry, False
+            return entry
         finally:
             with self._lock:
                 del self._flights[key]
             flight.done.set()
+
+    def _follow(
+        self, key: str, flight: _Flight, compute: Callable[[], Entry]
+    ) -> tuple[Entry, bool]:
+        """``(entry, True)`` once the leading caller of ``key`` has computed it, or its
+        exception; if the leader was cancelled (its client left), this caller tries again."""
+        flight.done.wait()
+        if isinstance(flight.error, Cancelled):
+            return self.get_or_compute(key, compute)
+        if flight.error is not None:
+            raise flight.error
+        assert flight.entry is not None
+        return flight.entry, True
 
     def remember(self, raw: bytes, key: str) -> None:
         """Note that the raw request ``raw`` (body and whatever else selects the answer)
