@@ -10,9 +10,11 @@ served but not kept. ``max_bytes = 0`` disables the cache (every call computes).
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from fastapi import Request
@@ -42,14 +44,26 @@ class Entry:
 
 
 class _Flight:
-    """A computation in progress that later callers of the same key wait for."""
+    """A computation in progress that later callers of the same key wait for: threads
+    block on ``finished``, coroutines await it."""
 
-    __slots__ = ("done", "entry", "error")
+    __slots__ = ("entry", "error", "finished")
 
     def __init__(self) -> None:
-        self.done = threading.Event()
+        self.finished: Future[None] = Future()
+        self.finished.set_running_or_notify_cancel()  # a waiter's cancellation cannot cancel it
         self.entry: Entry | None = None
         self.error: BaseException | None = None
+
+    def outcome(self) -> Entry | None:
+        """The finished computation's entry, its error raised, or ``None`` if its client
+        left (``Cancelled``) and the caller must compute."""
+        if isinstance(self.error, Cancelled):
+            return None
+        if self.error is not None:
+            raise self.error
+        assert self.entry is not None
+        return self.entry
 
 
 class CurveCache:
@@ -131,20 +145,37 @@ class CurveCache:
         finally:
             with self._lock:
                 del self._flights[key]
-            flight.done.set()
+            flight.finished.set_result(None)
 
     def _follow(
         self, key: str, flight: _Flight, compute: Callable[[], Entry]
     ) -> tuple[Entry, bool]:
         """``(entry, True)`` once the leading caller of ``key`` has computed it, or its
-        exception; if the leader was cancelled (its client left), this caller tries again."""
-        flight.done.wait()
-        if isinstance(flight.error, Cancelled):
+        exception; if the leader was cancelled (its client left), this caller computes."""
+        flight.finished.result()
+        followed = flight.outcome()
+        if followed is None:
             return self.get_or_compute(key, compute)
-        if flight.error is not None:
-            raise flight.error
-        assert flight.entry is not None
-        return flight.entry, True
+        return followed, True
+
+    async def follow(self, key: str) -> Entry | None:
+        """The entry of the computation of ``key`` in progress, awaited without holding a
+        thread or a curve-pool ticket (its leader holds one), or its error; ``None`` if
+        nothing computes ``key`` now, or the computation was cancelled. Counts a hit.
+
+        Thousands of ranks asking at once for one curve thus cost one computation and one
+        admission, however small the curve pool.
+        """
+        with self._lock:
+            flight = self._flights.get(key)
+        if flight is None:
+            return None
+        await asyncio.wrap_future(flight.finished)
+        entry = flight.outcome()
+        if entry is not None:
+            with self._lock:
+                self.hits += 1
+        return entry
 
     def remember(self, raw: bytes, key: str) -> None:
         """Note that the raw request ``raw`` (body and whatever else selects the answer)

@@ -167,7 +167,7 @@ async def _answer(request: ScheduleRequest, http: Request) -> Response:
     tag = encoding.etag(request.model_dump_json().encode(), media_type, series, VERSION)
     headers = {"ETag": tag, "Vary": "Accept"}
     streamed = values > settings.stream_values
-    cached = None if streamed else cache.get(tag)
+    cached = None if streamed else (cache.get(tag) or await cache.follow(tag))
     job = Job(request, steps, media_type, series, settings)
     inline = values <= INLINE_VALUES and request.schedule.type in INLINE_TYPES
     pooled = streamed or not (inline or cached is not None)

@@ -4,10 +4,13 @@ behaviour when the computation another request waits for is cancelled."""
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi import HTTPException
 from fastapi.testclient import TestClient
@@ -180,3 +183,28 @@ def test_a_streamed_curve_holds_its_admission_until_sent_then_gives_it_back() ->
             assert answer.status_code == 200
             lr = answer.json()["lr"][0]
             assert lr[999] == 1.0 and lr[1_000] == pytest.approx(0.1, rel=1e-15)
+
+
+def test_identical_concurrent_requests_take_one_admission_and_compute_once() -> None:
+    """Thousands of ranks asking at once for one curve cost one computation: those that
+    arrive while it is in flight wait for it without a curve-pool ticket, so even a pool
+    that admits one job at a time refuses none of them."""
+    settings = Settings(store="memory", curve_jobs=1)
+    lr_lambda = "lambda epoch: 0.5 * (1 + math.cos(epoch / 1000))"
+    body = {
+        "schedule": {"type": "LambdaLR", "lr_lambda": lr_lambda},
+        "lr": 1.0,
+        "steps": 2_000_000,
+    }
+    headers = {"Accept": "application/octet-stream"}
+    counted = "lrsched_curves_computed_total"
+    before = _sample(metrics.render()[0].decode(), counted, type="LambdaLR")
+    with TestClient(create_app(settings)) as client, ThreadPoolExecutor(16) as ranks:
+        answers = list(
+            ranks.map(lambda _: client.post("/v1/schedules", json=body, headers=headers), range(16))
+        )
+    assert [answer.status_code for answer in answers] == [200] * 16
+    assert len({answer.content for answer in answers}) == 1
+    first = np.frombuffer(answers[0].content, dtype="<f4")
+    assert first[2_000] == np.float32(0.5 * (1 + math.cos(2.0)))
+    assert _sample(metrics.render()[0].decode(), counted, type="LambdaLR") == before + 1

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
 from service.cache import ALIAS_BYTES, ALIASES, ENTRY_OVERHEAD, CurveCache, Entry
+from service.engine.cancel import Cancelled
 
 
 def entry(size: int, tag: str = "x") -> Entry:
@@ -194,3 +198,78 @@ def test_big_raw_requests_and_a_disabled_cache_remember_nothing() -> None:
     cache.remember(b"raw", "tag")
     cache.clear()
     assert cache.recall(b"raw") is None
+
+
+def _leader(cache: CurveCache, compute: Callable[[], Entry]) -> threading.Thread:
+    """A thread computing ``compute`` for the key "curve"; returns once it is in flight."""
+    started = threading.Event()
+
+    def run() -> None:
+        with contextlib.suppress(BaseException):
+            cache.get_or_compute("curve", lambda: (started.set(), compute())[1])
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert started.wait(5)
+    return thread
+
+
+def test_follow_awaits_the_computation_in_flight_without_a_thread() -> None:
+    cache = CurveCache(1 << 20)
+    release = threading.Event()
+    leader = _leader(cache, lambda: (release.wait(5), entry(7))[1])
+
+    async def followers() -> list[Entry | None]:
+        waiting = [asyncio.ensure_future(cache.follow("curve")) for _ in range(64)]
+        await asyncio.sleep(0.05)
+        assert not any(task.done() for task in waiting)  # they wait for the leader
+        release.set()
+        return list(await asyncio.gather(*waiting))
+
+    followed = asyncio.run(followers())
+    leader.join(5)
+    assert [got.body if got else None for got in followed] == [b"x" * 7] * 64
+    assert (cache.hits, cache.misses) == (64, 1)
+    assert asyncio.run(cache.follow("curve")) is None  # nothing in flight now
+    assert asyncio.run(cache.follow("other")) is None
+
+
+def test_follow_raises_the_leaders_error_and_computes_nothing_after_a_cancelled_one() -> None:
+    cache = CurveCache(1 << 20)
+    for error, expected in ((ValueError("bad schedule"), ValueError), (Cancelled(), None)):
+        release = threading.Event()
+
+        def fail(error: BaseException = error, release: threading.Event = release) -> Entry:
+            release.wait(5)
+            raise error
+
+        leader = _leader(cache, fail)
+
+        async def follower(release: threading.Event = release) -> Entry | None:
+            waiting = asyncio.ensure_future(cache.follow("curve"))
+            await asyncio.sleep(0.05)
+            release.set()
+            return await waiting
+
+        if expected is None:
+            assert asyncio.run(follower()) is None  # the caller computes itself
+        else:
+            with pytest.raises(expected, match="bad schedule"):
+                asyncio.run(follower())
+        leader.join(5)
+    assert len(cache) == 0
+
+
+def test_a_follower_that_gives_up_leaves_the_leader_computing() -> None:
+    cache = CurveCache(1 << 20)
+    release = threading.Event()
+    leader = _leader(cache, lambda: (release.wait(5), entry(5))[1])
+
+    async def impatient() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(cache.follow("curve"), 0.05)
+
+    asyncio.run(impatient())
+    release.set()
+    leader.join(5)
+    assert cache.get("curve") == entry(5)
