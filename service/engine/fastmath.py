@@ -141,6 +141,27 @@ def _direct(angles: Progression, n: int, rows: Sequence[Affine]) -> None:
         np.add(scratch, row.alpha, out=row.out[:n], casting="same_kind")
 
 
+def cos_affine_stacked(
+    angles: Progression, n: int, alphas: Sequence[float], betas: Sequence[float], out: Values
+) -> None:
+    """Fill each row ``out[r, :n]`` of a 2-d ``out`` with ``alphas[r] + betas[r] * cos(theta_i)``.
+
+    The values of :func:`cos_affine` on each row (the same operations on each element), with
+    one ufunc call per operation for all rows together on short runs, where the per-call
+    overhead is the cost: a scheduler's lr and momentum rows, stacked in one array.
+    """
+    if n >= TABLE_MIN:
+        rows = [Affine(a, b, out[r]) for r, (a, b) in enumerate(zip(alphas, betas, strict=True))]
+        cos_affine(angles, n, rows)
+        return
+    if n <= 0:
+        return
+    x = angles.x0 + np.arange(n, dtype=np.float64) * angles.dx
+    cosines = np.cos(angles.angles(x))
+    scaled = np.multiply(cosines, np.array(betas, dtype=np.float64)[:, None])
+    np.add(scaled, np.array(alphas, dtype=np.float64)[:, None], out=out[:, :n], casting="same_kind")
+
+
 def linear(
     x0: float, dx: float, length: float, n: int, start: float, end: float, out: Values
 ) -> None:

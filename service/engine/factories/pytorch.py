@@ -11,7 +11,7 @@ from typing import Any, Literal
 import numpy as np
 
 from rules.errors import Loc, ScheduleError
-from service.engine import compose, cosine, cyclic, lambdas, multiplicative, swa
+from service.engine import compose, cosine, cyclic, lambdas, multiplicative, one_cycle, swa
 from service.engine.factories.params import expressions, per_group
 from service.engine.nodes import Node
 from service.engine.registry import Spec, build, register
@@ -127,7 +127,7 @@ def one_cycle_lr(loc: Loc, groups: int, **options: Any) -> Node:
         total_steps = epochs * steps_per_epoch
     max_lr = per_group(options.pop("max_lr"), groups, (*loc, "max_lr"))
     base_momentum, max_momentum = _momenta(options, groups, loc)
-    return cyclic.OneCycleLR(
+    return one_cycle.OneCycleLR(
         loc,
         max_lr=max_lr,
         total_steps=total_steps,
