@@ -38,6 +38,8 @@ SVG = "image/svg+xml"
 PNG = "image/png"
 FORMATS: dict[str, plotting.Format] = {SVG: "svg", PNG: "png"}
 """Media types the plot is offered in, the default first."""
+_IMAGE_TYPES = tuple(FORMATS)
+"""The types of ``FORMATS`` in order, as :func:`service.encoding.negotiate` is offered them."""
 
 Label = Annotated[
     str, Field(min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f\ufffe\uffff]+$")
@@ -264,27 +266,7 @@ def _require_plotting() -> None:
 
 def negotiate(accept: str | None) -> str | None:
     """The image type to answer with for ``Accept``; ``None`` if none is acceptable."""
-    if not accept:
-        return SVG
-    ranked: list[tuple[float, int, str]] = []
-    for position, item in enumerate(accept.split(",")):
-        media_range, *parameters = (part.strip() for part in item.split(";"))
-        quality = 1.0
-        for parameter in parameters:
-            name, _, value = parameter.partition("=")
-            if name.strip() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if quality > 0:
-            ranked.append((-quality, position, media_range.lower()))
-    for _, _, media_range in sorted(ranked):
-        if media_range in FORMATS:
-            return media_range
-        if media_range in ("*/*", "image/*"):
-            return SVG
-    return None
+    return encoding.negotiate(accept, _IMAGE_TYPES, ("*/*", "image/*"))
 
 
 def _plan(
