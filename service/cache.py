@@ -123,12 +123,13 @@ class CurveCache:
                 self.misses += 1
             else:
                 self.hits += 1
-        if not leader:
-            flight.finished.result()
-            followed = flight.outcome()
-            if followed is None:  # its client left; this one computes
-                return self.get_or_compute(key, compute)
-            return followed, True
+        if leader:
+            return self._lead(key, flight, compute), False
+        return self._follow(key, flight, compute)
+
+    def _lead(self, key: str, flight: _Flight, compute: Callable[[], Entry]) -> Entry:
+        """``compute()`` once for every caller of ``key``: stored, and handed (or its
+        exception) to the callers waiting on ``flight``."""
         try:
             entry = compute()
         except BaseException as error:
@@ -137,11 +138,22 @@ class CurveCache:
         else:
             flight.entry = entry
             self._store(key, entry)
-            return entry, False
+            return entry
         finally:
             with self._lock:
                 del self._flights[key]
             flight.finished.set_result(None)
+
+    def _follow(
+        self, key: str, flight: _Flight, compute: Callable[[], Entry]
+    ) -> tuple[Entry, bool]:
+        """``(entry, True)`` once the leading caller of ``key`` has computed it, or its
+        exception; if the leader was cancelled (its client left), this caller computes."""
+        flight.finished.result()
+        followed = flight.outcome()
+        if followed is None:
+            return self.get_or_compute(key, compute)
+        return followed, True
 
     async def follow(self, key: str) -> Entry | None:
         """The entry of the computation of ``key`` in progress, awaited without holding a

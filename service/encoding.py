@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -40,10 +40,20 @@ class Encoded:
     headers: dict[str, str]
 
 
-def negotiate(accept: str | None) -> str | None:
-    """The media type to answer with for an ``Accept`` header; ``None`` if none is acceptable."""
+def negotiate(
+    accept: str | None,
+    offered: Sequence[str] = MEDIA_TYPES,
+    wildcards: Collection[str] = ("*/*", "application/*"),
+) -> str | None:
+    """The media type of ``offered`` to answer with for an ``Accept`` header; ``None`` if none
+    is acceptable.
+
+    Ranges are tried by quality, then in the order given; no header, or a range of
+    ``wildcards``, gets the first type offered. Curves offer JSON, ``.npy`` and float32;
+    plots (``service/api/plot.py``) SVG and PNG.
+    """
     if not accept:
-        return JSON
+        return offered[0]
     ranked: list[tuple[float, int, str]] = []
     for position, item in enumerate(accept.split(",")):
         parts = [part.strip() for part in item.split(";")]
@@ -58,10 +68,10 @@ def negotiate(accept: str | None) -> str | None:
         if quality > 0:
             ranked.append((-quality, position, parts[0].lower()))
     for _, _, media_range in sorted(ranked):
-        if media_range in MEDIA_TYPES:
+        if media_range in offered:
             return media_range
-        if media_range in ("*/*", "application/*"):
-            return JSON
+        if media_range in wildcards:
+            return offered[0]
     return None
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -54,16 +54,56 @@ async def _quota_exceeded_handler(request: Request, exc: Exception) -> JSONRespo
     return JSONResponse({"detail": detail}, status_code=429)
 
 
+_DESCRIPTION = (
+    "Every PyTorch LR scheduler as a vectorized curve, and ReduceLROnPlateau over a "
+    "metric history. *The LR at step k* is `optimizer.param_groups[g]['lr']` after the "
+    "scheduler was constructed and `step()` was called k times."
+)
+"""The OpenAPI document's description of the service."""
+
+_V1_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or invalid `X-API-Key` (when LRSCHED_API_KEYS is set)."},
+    504: {"description": "Not answered within LRSCHED_REQUEST_TIMEOUT_SECONDS."},
+}
+"""Answers every ``/v1`` route may give besides its own, as documented in OpenAPI."""
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application for ``settings`` (the environment's when omitted)."""
     settings = settings or get_settings()
     logs.configure(settings.log_level)
     holder = StoreHolder(settings.store, on_conflict=metrics.STORE_CONFLICTS.inc)
     pool = CurvePool(settings)
+    app = FastAPI(
+        title="lrsched",
+        version="0.1.0",
+        summary="Learning-rate schedules as a service.",
+        description=_DESCRIPTION,
+        max_body_size=settings.max_body_bytes,
+        lifespan=_lifespan(holder, pool),
+        docs_url=None,  # served from local assets by mount_api_docs, not from a CDN
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.store = holder
+    app.state.curve_pool = pool
+    _add_exception_handlers(app)
+    _include_routers(app)
+    mount_playground(app)
+    mount_api_docs(app)
+    _add_middleware(app, settings)
+    return app
+
+
+def _lifespan(
+    holder: StoreHolder, pool: CurvePool
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Open the store before serving (a bad LRSCHED_STORE fails at startup); at shutdown
+    close it and stop the curve pool."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        holder.get()  # open the store before serving: a bad LRSCHED_STORE fails at startup
+        holder.get()
         try:
             yield
         finally:
@@ -71,23 +111,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             holder.close()
             pool.shutdown()
 
-    app = FastAPI(
-        title="lrsched",
-        version="0.1.0",
-        summary="Learning-rate schedules as a service.",
-        description=(
-            "Every PyTorch LR scheduler as a vectorized curve, and ReduceLROnPlateau over a "
-            "metric history. *The LR at step k* is `optimizer.param_groups[g]['lr']` after the "
-            "scheduler was constructed and `step()` was called k times."
-        ),
-        max_body_size=settings.max_body_bytes,
-        lifespan=lifespan,
-        docs_url=None,  # served from local assets by mount_api_docs, not from a CDN
-        redoc_url=None,
-    )
-    app.state.settings = settings
-    app.state.store = holder
-    app.state.curve_pool = pool
+    return lifespan
+
+
+def _add_exception_handlers(app: FastAPI) -> None:
+    """How each refusal becomes an HTTP answer: validation 422s, HTTP errors, the engine's
+    refusals, a client gone mid-body, and the session store's 503s and 429."""
     app.add_exception_handler(RequestValidationError, errors.validation_error)
     app.add_exception_handler(StarletteHTTPException, errors.http_error)
     app.add_exception_handler(ScheduleError, errors.schedule_error)
@@ -95,12 +124,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StoreUnavailableError, _store_unavailable_handler)
     app.add_exception_handler(StoreBusyError, _store_unavailable_handler)
     app.add_exception_handler(QuotaExceededError, _quota_exceeded_handler)
+
+
+def _include_routers(app: FastAPI) -> None:
+    """The operations routes open to all; every ``/v1`` router behind the API-key gate."""
     app.include_router(ops.router)
     api_keys = [Depends(require_api_key)]
-    v1_responses: dict[int | str, dict[str, Any]] = {
-        401: {"description": "Missing or invalid `X-API-Key` (when LRSCHED_API_KEYS is set)."},
-        504: {"description": "Not answered within LRSCHED_REQUEST_TIMEOUT_SECONDS."},
-    }
     for router in (
         schedules.router,
         plot.router,
@@ -109,10 +138,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sessions.router,
         lr_finder.router,
     ):
-        app.include_router(router, dependencies=api_keys, responses=v1_responses)
-    mount_playground(app)
-    mount_api_docs(app)
-    # Outermost last: every request gets an id, a log line and metrics, 504s included.
+        app.include_router(router, dependencies=api_keys, responses=_V1_RESPONSES)
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    """The middleware stack, added innermost first: timeout, CORS (when origins are
+    configured), security headers, then observability outermost, so that every request
+    gets an id, a log line and metrics, 504s included."""
     app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout_seconds)
     if settings.cors_origin_list:
         app.add_middleware(
@@ -130,7 +162,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(ObservabilityMiddleware)
-    return app
 
 
 app = create_app()

@@ -27,6 +27,7 @@ from service.engine.types import FloatArray, IntArray
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.typing import RcKeyType
 
@@ -178,27 +179,17 @@ def render(plot: Plot, fmt: Format) -> bytes:
     """
     require()
     import matplotlib
-    from matplotlib.figure import Figure
 
     for line in plot.series:
         problem = undrawable(line.y)
         if problem is not None:
             raise ValueError(f"{line.label}: {problem}")
-    lr_lines = [s for s in plot.series if s.axis == "lr"]
-    momentum_lines = [s for s in plot.series if s.axis == "momentum"]
-    title = plot.title
-    log = plot.scale == "log"
-    if log and not any(bool(np.any(s.y >= 1 / DRAWABLE)) for s in lr_lines):
-        log = False
-        title = f"{title} (no positive lr: linear scale)"
-
+    log, title = _lr_scale(plot)
     with _RENDER_LOCK, matplotlib.rc_context(_RC), warnings.catch_warnings():
         # A character the bundled font lacks is still written to the SVG as text (the
         # viewer's fonts draw it); in a PNG it becomes a box. Not worth a warning per request.
         warnings.filterwarnings("ignore", "Glyph .* missing from", UserWarning)
-        figure = Figure(
-            figsize=(plot.width / DPI, plot.height / DPI), dpi=DPI, layout="constrained"
-        )
+        figure = _figure(plot.width, plot.height)
         axes = figure.add_subplot()
         axes.set_title(_plain(title))
         axes.set_xlabel("step")
@@ -206,19 +197,33 @@ def render(plot: Plot, fmt: Format) -> bytes:
         if log:
             axes.set_yscale("log")
         axes.grid(True, alpha=0.3)
-        handles = _draw(axes, lr_lines, log=log, style="-")
-        top = axes
-        if momentum_lines:
-            top = axes.twinx()  # drawn over `axes`: the legend goes on it to stay on top
-            top.set_ylabel("momentum")
-            handles += _draw(top, momentum_lines, log=False, style="--")
-        if len(handles) > 1:
-            columns = 1 if len(handles) <= 8 else 2
-            top.legend(handles=handles, fontsize="small", loc="best", ncols=columns)
-        buffer = io.BytesIO()
-        metadata = {"Date": None} if fmt == "svg" else {}
-        figure.savefig(buffer, format=fmt, metadata=metadata)
-    return buffer.getvalue()
+        _draw_series(axes, plot.series, log=log)
+        return _saved(figure, fmt)
+
+
+def _lr_scale(plot: Plot) -> tuple[bool, str]:
+    """Whether the lr axis is logarithmic, and the title. A log scale with no lr left to
+    show (every value below ``1 / DRAWABLE``) falls back to linear, and the title says so."""
+    lr_lines = [s for s in plot.series if s.axis == "lr"]
+    if plot.scale == "log" and not any(bool(np.any(s.y >= 1 / DRAWABLE)) for s in lr_lines):
+        return False, f"{plot.title} (no positive lr: linear scale)"
+    return plot.scale == "log", plot.title
+
+
+def _draw_series(axes: Axes, series: Sequence[Series], *, log: bool) -> None:
+    """The lr lines (solid) on ``axes``, the momentum lines (dashed) on a right y axis made
+    only when there are some, and a legend when there is more than one line."""
+    lr_lines = [s for s in series if s.axis == "lr"]
+    momentum_lines = [s for s in series if s.axis == "momentum"]
+    handles = _draw(axes, lr_lines, log=log, style="-")
+    top = axes
+    if momentum_lines:
+        top = axes.twinx()  # drawn over `axes`: the legend goes on it to stay on top
+        top.set_ylabel("momentum")
+        handles += _draw(top, momentum_lines, log=False, style="--")
+    if len(handles) > 1:
+        columns = 1 if len(handles) <= 8 else 2
+        top.legend(handles=handles, fontsize="small", loc="best", ncols=columns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,12 +245,9 @@ def render_range_test(test: RangeTest, fmt: Format) -> bytes:
     losses are left out (gaps)."""
     require()
     import matplotlib
-    from matplotlib.figure import Figure
 
     with _RENDER_LOCK, matplotlib.rc_context(_RC):
-        figure = Figure(
-            figsize=(test.width / DPI, test.height / DPI), dpi=DPI, layout="constrained"
-        )
+        figure = _figure(test.width, test.height)
         axes = figure.add_subplot()
         axes.set_title("LR range test")
         axes.set_xscale("log")
@@ -268,8 +270,22 @@ def render_range_test(test: RangeTest, fmt: Format) -> bytes:
                 gid=f"suggestion-{index}",
             )
         axes.legend(fontsize="small", loc="best")
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format=fmt, metadata={"Date": None} if fmt == "svg" else {})
+        return _saved(figure, fmt)
+
+
+def _figure(width: int, height: int) -> Figure:
+    """An empty figure ``width`` x ``height`` pixels, laid out to fit its labels."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width / DPI, height / DPI), dpi=DPI, layout="constrained")
+
+
+def _saved(figure: Figure, fmt: Format) -> bytes:
+    """``figure`` as SVG or PNG bytes; an SVG without its date, so the same figure always
+    gives the same bytes (the ETag promises it)."""
+    buffer = io.BytesIO()
+    metadata = {"Date": None} if fmt == "svg" else {}
+    figure.savefig(buffer, format=fmt, metadata=metadata)
     return buffer.getvalue()
 
 

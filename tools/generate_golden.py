@@ -34,7 +34,7 @@ import math
 import random
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +88,37 @@ class Plan:
     def bad(self, name: str, field_name: str, schedule: Spec, **request: Any) -> None:
         """Plan a case torch must reject; the 422 must name ``field_name``."""
         self._add(name, make_request(schedule, **request), field_name)
+
+    def ok_each(
+        self,
+        kind: str,
+        variants: Mapping[str, Mapping[str, Any]],
+        common: Mapping[str, Any] | None = None,
+        **request: Any,
+    ) -> None:
+        """Plan ``kind/<slug>`` for every ``slug: options`` of ``variants``, in order, with
+        ``common`` options under each (a variant's own win); torch must accept them all."""
+        for slug, options in variants.items():
+            self.ok(f"{kind}/{slug}", S(kind, **{**(common or {}), **options}), **request)
+
+    def ok_rows(self, kind: str, rows: Iterable[tuple[str, Mapping[str, Any], int]]) -> None:
+        """Plan ``kind/<slug>`` with ``options`` over ``steps`` for every ``(slug, options,
+        steps)`` of ``rows``, in order; torch must accept them all."""
+        for slug, options, steps in rows:
+            self.ok(f"{kind}/{slug}", S(kind, **options), steps=steps)
+
+    def bad_each(
+        self,
+        kind: str,
+        variants: Mapping[str, tuple[str, Mapping[str, Any]]],
+        common: Mapping[str, Any] | None = None,
+        **request: Any,
+    ) -> None:
+        """Plan ``kind/<slug>`` for every ``slug: (field, options)`` of ``variants``, in order,
+        as :meth:`ok_each` does; torch must reject each, and its 422 must name ``field``."""
+        for slug, (field_name, options) in variants.items():
+            schedule = S(kind, **{**(common or {}), **options})
+            self.bad(f"{kind}/{slug}", field_name, schedule, **request)
 
 
 def make_request(
@@ -208,36 +239,42 @@ def lambda_cases(p: Plan) -> None:
 
 def step_cases(p: Plan) -> None:
     """StepLR and MultiStepLR, including the unvalidated arguments."""
-    for slug, kwargs in {
-        "default_gamma": {"step_size": 30},
-        "step_1": {"step_size": 1, "gamma": 0.9},
-        "step_3": {"step_size": 3, "gamma": 0.5},
-        "gamma_1": {"step_size": 2, "gamma": 1.0},
-        "gamma_gt_1": {"step_size": 20, "gamma": 1.5},
-        "negative_step_size": {"step_size": -2, "gamma": 0.9},
-        "float_step_size": {"step_size": 2.5, "gamma": 0.5},
-        "gamma_0": {"step_size": 4, "gamma": 0.0},
-    }.items():
-        p.ok(f"StepLR/{slug}", S("StepLR", **kwargs), steps=150)
+    p.ok_each(
+        "StepLR",
+        {
+            "default_gamma": {"step_size": 30},
+            "step_1": {"step_size": 1, "gamma": 0.9},
+            "step_3": {"step_size": 3, "gamma": 0.5},
+            "gamma_1": {"step_size": 2, "gamma": 1.0},
+            "gamma_gt_1": {"step_size": 20, "gamma": 1.5},
+            "negative_step_size": {"step_size": -2, "gamma": 0.9},
+            "float_step_size": {"step_size": 2.5, "gamma": 0.5},
+            "gamma_0": {"step_size": 4, "gamma": 0.0},
+        },
+        steps=150,
+    )
     p.ok("StepLR/three_groups", S("StepLR", step_size=7, gamma=0.7), lr=L3, steps=80)
     p.ok("StepLR/step_size_0_only_k0", S("StepLR", step_size=0), steps=1)
     p.ok("StepLR/long_stride", S("StepLR", step_size=100, gamma=0.95), steps=5000, stride=7)
     p.ok("StepLR/start_past_steps_mid", S("StepLR", step_size=5), steps=40, start=39)
     p.ok("StepLR/int_lr", S("StepLR", step_size=3, gamma=0.5), lr=1, steps=12)
 
-    for slug, kwargs in {
-        "docs_30_80": {"milestones": [30, 80]},
-        "duplicates_2_2_5": {"milestones": [2, 2, 5], "gamma": 0.5},
-        "unsorted": {"milestones": [9, 2, 5], "gamma": 0.5},
-        "zero": {"milestones": [0], "gamma": 0.5},
-        "zero_and_3": {"milestones": [0, 3], "gamma": 0.5},
-        "negative": {"milestones": [-1, 2], "gamma": 0.5},
-        "empty": {"milestones": []},
-        "triple": {"milestones": [4, 4, 4], "gamma": 0.5},
-        "gamma_2": {"milestones": [3, 6], "gamma": 2.0},
-        "beyond_range": {"milestones": [500]},
-    }.items():
-        p.ok(f"MultiStepLR/{slug}", S("MultiStepLR", **kwargs), steps=100)
+    p.ok_each(
+        "MultiStepLR",
+        {
+            "docs_30_80": {"milestones": [30, 80]},
+            "duplicates_2_2_5": {"milestones": [2, 2, 5], "gamma": 0.5},
+            "unsorted": {"milestones": [9, 2, 5], "gamma": 0.5},
+            "zero": {"milestones": [0], "gamma": 0.5},
+            "zero_and_3": {"milestones": [0, 3], "gamma": 0.5},
+            "negative": {"milestones": [-1, 2], "gamma": 0.5},
+            "empty": {"milestones": []},
+            "triple": {"milestones": [4, 4, 4], "gamma": 0.5},
+            "gamma_2": {"milestones": [3, 6], "gamma": 2.0},
+            "beyond_range": {"milestones": [500]},
+        },
+        steps=100,
+    )
     p.ok("MultiStepLR/two_groups", S("MultiStepLR", milestones=[5, 10], gamma=0.3), lr=L2)
     p.ok(
         "MultiStepLR/stride",
@@ -251,17 +288,20 @@ def step_cases(p: Plan) -> None:
 
 def constant_linear_cases(p: Plan) -> None:
     """ConstantLR and LinearLR."""
-    for slug, kwargs in {
-        "default": {},
-        "factor_1": {"factor": 1.0, "total_iters": 4},
-        "factor_0_beyond_range": {"factor": 0.0, "total_iters": 50},
-        "factor_0_total_0": {"factor": 0.0, "total_iters": 0},
-        "total_iters_0": {"factor": 0.5, "total_iters": 0},
-        "total_iters_negative": {"factor": 0.5, "total_iters": -3},
-        "total_iters_1": {"factor": 0.25, "total_iters": 1},
-        "int_factor_1": {"factor": 1, "total_iters": 2},
-    }.items():
-        p.ok(f"ConstantLR/{slug}", S("ConstantLR", **kwargs), steps=30)
+    p.ok_each(
+        "ConstantLR",
+        {
+            "default": {},
+            "factor_1": {"factor": 1.0, "total_iters": 4},
+            "factor_0_beyond_range": {"factor": 0.0, "total_iters": 50},
+            "factor_0_total_0": {"factor": 0.0, "total_iters": 0},
+            "total_iters_0": {"factor": 0.5, "total_iters": 0},
+            "total_iters_negative": {"factor": 0.5, "total_iters": -3},
+            "total_iters_1": {"factor": 0.25, "total_iters": 1},
+            "int_factor_1": {"factor": 1, "total_iters": 2},
+        },
+        steps=30,
+    )
     p.ok("ConstantLR/three_groups", S("ConstantLR", factor=0.1, total_iters=7), lr=L3, steps=15)
     p.ok(
         "ConstantLR/start_after_total",
@@ -270,18 +310,21 @@ def constant_linear_cases(p: Plan) -> None:
         start=6,
     )
 
-    for slug, kwargs in {
-        "default": {},
-        "end_0_exact": {"start_factor": 1.0, "end_factor": 0.0, "total_iters": 10},
-        "decreasing": {"start_factor": 1.0, "end_factor": 0.1, "total_iters": 8},
-        "total_iters_0": {"start_factor": 0.5, "total_iters": 0},
-        "total_iters_negative": {"start_factor": 0.5, "total_iters": -2},
-        "total_iters_1": {"start_factor": 0.2, "total_iters": 1},
-        "final_value_quarter": {"start_factor": 0.25, "end_factor": 1.0, "total_iters": 4},
-        "constant": {"start_factor": 1.0, "end_factor": 1.0, "total_iters": 5},
-        "end_below_start_partial": {"start_factor": 0.8, "end_factor": 0.2, "total_iters": 3},
-    }.items():
-        p.ok(f"LinearLR/{slug}", S("LinearLR", **kwargs), steps=25)
+    p.ok_each(
+        "LinearLR",
+        {
+            "default": {},
+            "end_0_exact": {"start_factor": 1.0, "end_factor": 0.0, "total_iters": 10},
+            "decreasing": {"start_factor": 1.0, "end_factor": 0.1, "total_iters": 8},
+            "total_iters_0": {"start_factor": 0.5, "total_iters": 0},
+            "total_iters_negative": {"start_factor": 0.5, "total_iters": -2},
+            "total_iters_1": {"start_factor": 0.2, "total_iters": 1},
+            "final_value_quarter": {"start_factor": 0.25, "end_factor": 1.0, "total_iters": 4},
+            "constant": {"start_factor": 1.0, "end_factor": 1.0, "total_iters": 5},
+            "end_below_start_partial": {"start_factor": 0.8, "end_factor": 0.2, "total_iters": 3},
+        },
+        steps=25,
+    )
     p.ok("LinearLR/three_groups", S("LinearLR", start_factor=0.1, total_iters=9), lr=L3)
     p.ok(
         "LinearLR/long_warmup",
@@ -324,19 +367,20 @@ def exp_poly_cases(p: Plan) -> None:
     )
     p.ok("ExponentialLR/long_dense", S("ExponentialLR", gamma=0.9995), steps=2000)
 
-    for slug, kwargs in {
-        "default": {},
-        "power_05": {"total_iters": 4, "power": 0.5},
-        "power_0": {"total_iters": 6, "power": 0.0},
-        "power_2": {"total_iters": 10, "power": 2.0},
-        "total_iters_0": {"total_iters": 0},
-        "total_iters_1": {"total_iters": 1},
-        "power_3_long": {"total_iters": 100, "power": 3.0},
-        "negative_power_before_total": {"total_iters": 50, "power": -1.0},
-        "int_power": {"total_iters": 8, "power": 2},
-    }.items():
-        steps = 30 if slug != "power_3_long" else 150
-        p.ok(f"PolynomialLR/{slug}", S("PolynomialLR", **kwargs), steps=steps)
+    p.ok_rows(
+        "PolynomialLR",
+        [
+            ("default", {}, 30),
+            ("power_05", {"total_iters": 4, "power": 0.5}, 30),
+            ("power_0", {"total_iters": 6, "power": 0.0}, 30),
+            ("power_2", {"total_iters": 10, "power": 2.0}, 30),
+            ("total_iters_0", {"total_iters": 0}, 30),
+            ("total_iters_1", {"total_iters": 1}, 30),
+            ("power_3_long", {"total_iters": 100, "power": 3.0}, 150),
+            ("negative_power_before_total", {"total_iters": 50, "power": -1.0}, 30),
+            ("int_power", {"total_iters": 8, "power": 2}, 30),
+        ],
+    )
     p.ok("PolynomialLR/three_groups", S("PolynomialLR", total_iters=12, power=1.5), lr=L3)
     p.ok(
         "PolynomialLR/long_stride",
@@ -348,18 +392,20 @@ def exp_poly_cases(p: Plan) -> None:
 
 def cosine_cases(p: Plan) -> None:
     """CosineAnnealingLR (recursive form, not clamped past T_max)."""
-    for slug, kwargs, steps in [
-        ("t_max_1", {"T_max": 1}, 10),
-        ("t_max_4_past", {"T_max": 4, "eta_min": 0.01}, 30),
-        ("eta_min_gt_base", {"T_max": 10, "eta_min": 0.5}, 40),
-        ("eta_min_eq_base", {"T_max": 10, "eta_min": 0.1}, 40),
-        ("t_max_float_25", {"T_max": 2.5}, 30),
-        ("t_max_3_special_branch", {"T_max": 3, "eta_min": 0.001}, 60),
-        ("t_max_100", {"T_max": 100, "eta_min": 0.001}, 300),
-        ("t_max_0_only_k0", {"T_max": 0}, 1),
-        ("eta_min_int_0", {"T_max": 7, "eta_min": 0}, 20),
-    ]:
-        p.ok(f"CosineAnnealingLR/{slug}", S("CosineAnnealingLR", **kwargs), steps=steps)
+    p.ok_rows(
+        "CosineAnnealingLR",
+        [
+            ("t_max_1", {"T_max": 1}, 10),
+            ("t_max_4_past", {"T_max": 4, "eta_min": 0.01}, 30),
+            ("eta_min_gt_base", {"T_max": 10, "eta_min": 0.5}, 40),
+            ("eta_min_eq_base", {"T_max": 10, "eta_min": 0.1}, 40),
+            ("t_max_float_25", {"T_max": 2.5}, 30),
+            ("t_max_3_special_branch", {"T_max": 3, "eta_min": 0.001}, 60),
+            ("t_max_100", {"T_max": 100, "eta_min": 0.001}, 300),
+            ("t_max_0_only_k0", {"T_max": 0}, 1),
+            ("eta_min_int_0", {"T_max": 7, "eta_min": 0}, 20),
+        ],
+    )
     p.ok("CosineAnnealingLR/drift_1500", S("CosineAnnealingLR", T_max=10), steps=1500)
     p.ok(
         "CosineAnnealingLR/drift_eta_5000_stride",
@@ -386,30 +432,34 @@ def cosine_cases(p: Plan) -> None:
 def cyclic_cases(p: Plan) -> None:
     """CyclicLR: modes, momentum, degenerate step sizes, custom scale functions."""
     base = {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 2}
-    for slug, kwargs in {
-        "triangular": {},
-        "triangular2": {"mode": "triangular2"},
-        "exp_range": {"mode": "exp_range", "gamma": 0.9},
-        "down_0": {"step_size_down": 0},
-        "float_sizes": {"step_size_up": 2.5, "step_size_down": 3.7},
-        "max_below_base": {"base_lr": 0.1, "max_lr": 0.01},
-        "no_momentum": {"cycle_momentum": False},
-        "asymmetric": {"step_size_up": 3, "step_size_down": 7, "mode": "triangular2"},
-        "scale_fn_cycle": {"scale_fn": "lambda x: 1 / (2.0 ** (x - 1))", "scale_mode": "cycle"},
-        "scale_fn_iterations": {"scale_fn": "0.99 ** epoch", "scale_mode": "iterations"},
-        "scale_fn_default_mode_cycle": {"scale_fn": "lambda c: 1 / c"},
-        "scale_fn_ignores_mode": {"scale_fn": "lambda c: 0.5", "mode": "foo"},
-        "scale_mode_unknown_acts_as_iterations": {
-            "scale_fn": "lambda x: 1 / (1 + x)",
-            "scale_mode": "bar",
+    p.ok_each(
+        "CyclicLR",
+        {
+            "triangular": {},
+            "triangular2": {"mode": "triangular2"},
+            "exp_range": {"mode": "exp_range", "gamma": 0.9},
+            "down_0": {"step_size_down": 0},
+            "float_sizes": {"step_size_up": 2.5, "step_size_down": 3.7},
+            "max_below_base": {"base_lr": 0.1, "max_lr": 0.01},
+            "no_momentum": {"cycle_momentum": False},
+            "asymmetric": {"step_size_up": 3, "step_size_down": 7, "mode": "triangular2"},
+            "scale_fn_cycle": {"scale_fn": "lambda x: 1 / (2.0 ** (x - 1))", "scale_mode": "cycle"},
+            "scale_fn_iterations": {"scale_fn": "0.99 ** epoch", "scale_mode": "iterations"},
+            "scale_fn_default_mode_cycle": {"scale_fn": "lambda c: 1 / c"},
+            "scale_fn_ignores_mode": {"scale_fn": "lambda c: 0.5", "mode": "foo"},
+            "scale_mode_unknown_acts_as_iterations": {
+                "scale_fn": "lambda x: 1 / (1 + x)",
+                "scale_mode": "bar",
+            },
+            "builtin_mode_forces_scale_mode": {"mode": "triangular2", "scale_mode": "iterations"},
+            "exp_range_gamma_1": {"mode": "exp_range", "gamma": 1.0},
+            "gamma_ignored_triangular": {"gamma": 0.5},
+            "momentum_custom": {"base_momentum": 0.5, "max_momentum": 0.95},
+            "momentum_inverted": {"base_momentum": 0.95, "max_momentum": 0.85},
         },
-        "builtin_mode_forces_scale_mode": {"mode": "triangular2", "scale_mode": "iterations"},
-        "exp_range_gamma_1": {"mode": "exp_range", "gamma": 1.0},
-        "gamma_ignored_triangular": {"gamma": 0.5},
-        "momentum_custom": {"base_momentum": 0.5, "max_momentum": 0.95},
-        "momentum_inverted": {"base_momentum": 0.95, "max_momentum": 0.85},
-    }.items():
-        p.ok(f"CyclicLR/{slug}", S("CyclicLR", **{**base, **kwargs}), steps=40)
+        base,
+        steps=40,
+    )
     p.ok(
         "CyclicLR/per_group_lists",
         S(
@@ -467,65 +517,72 @@ def cyclic_cases(p: Plan) -> None:
 
 def onecycle_cases(p: Plan) -> None:
     """OneCycleLR: phases, anneal strategies, degenerate widths, k == total_steps."""
-    for slug, kwargs, steps in [
-        ("default_100", {"max_lr": 0.1, "total_steps": 100}, 100),
-        ("docs_max_1_t10_k_eq_T", {"max_lr": 1.0, "total_steps": 10}, 11),
-        (
-            "linear_k_eq_T_negative",
-            {"max_lr": 1.0, "total_steps": 10, "anneal_strategy": "linear"},
-            11,
-        ),
-        ("three_phase_cos", {"max_lr": 0.5, "total_steps": 40, "three_phase": True}, 41),
-        (
-            "three_phase_linear",
-            {"max_lr": 0.5, "total_steps": 40, "three_phase": True, "anneal_strategy": "linear"},
-            41,
-        ),
-        ("pct_0", {"max_lr": 1.0, "total_steps": 10, "pct_start": 0.0}, 11),
-        (
-            "pct_0_three_phase",
-            {"max_lr": 1.0, "total_steps": 10, "pct_start": 0.0, "three_phase": True},
-            11,
-        ),
-        ("pct_1_below_T", {"max_lr": 1.0, "total_steps": 10, "pct_start": 1.0}, 10),
-        (
-            "pct_1_three_phase",
-            {"max_lr": 1.0, "total_steps": 10, "pct_start": 1.0, "three_phase": True},
-            11,
-        ),
-        (
-            "pct_05_three_phase",
-            {"max_lr": 1.0, "total_steps": 10, "pct_start": 0.5, "three_phase": True},
-            11,
-        ),
-        ("epochs_times_steps", {"max_lr": 0.2, "epochs": 4, "steps_per_epoch": 9}, 37),
-        (
-            "total_steps_precedence",
-            {"max_lr": 0.2, "total_steps": 20, "epochs": 4, "steps_per_epoch": 9},
-            21,
-        ),
-        ("t_1", {"max_lr": 1.0, "total_steps": 1}, 2),
-        ("t_2", {"max_lr": 1.0, "total_steps": 2}, 3),
-        ("t_3", {"max_lr": 1.0, "total_steps": 3, "pct_start": 0.5}, 4),
-        ("no_momentum", {"max_lr": 0.3, "total_steps": 30, "cycle_momentum": False}, 30),
-        (
-            "div_factors",
-            {"max_lr": 0.4, "total_steps": 50, "div_factor": 4.0, "final_div_factor": 100.0},
-            51,
-        ),
-        (
-            "div_factor_int",
-            {"max_lr": 1, "total_steps": 20, "div_factor": 10, "final_div_factor": 10},
-            21,
-        ),
-        (
-            "momentum_custom",
-            {"max_lr": 0.1, "total_steps": 25, "base_momentum": 0.7, "max_momentum": 0.99},
-            26,
-        ),
-        ("pct_start_odd", {"max_lr": 0.1, "total_steps": 37, "pct_start": 0.37}, 38),
-    ]:
-        p.ok(f"OneCycleLR/{slug}", S("OneCycleLR", **kwargs), steps=steps)
+    p.ok_rows(
+        "OneCycleLR",
+        [
+            ("default_100", {"max_lr": 0.1, "total_steps": 100}, 100),
+            ("docs_max_1_t10_k_eq_T", {"max_lr": 1.0, "total_steps": 10}, 11),
+            (
+                "linear_k_eq_T_negative",
+                {"max_lr": 1.0, "total_steps": 10, "anneal_strategy": "linear"},
+                11,
+            ),
+            ("three_phase_cos", {"max_lr": 0.5, "total_steps": 40, "three_phase": True}, 41),
+            (
+                "three_phase_linear",
+                {
+                    "max_lr": 0.5,
+                    "total_steps": 40,
+                    "three_phase": True,
+                    "anneal_strategy": "linear",
+                },
+                41,
+            ),
+            ("pct_0", {"max_lr": 1.0, "total_steps": 10, "pct_start": 0.0}, 11),
+            (
+                "pct_0_three_phase",
+                {"max_lr": 1.0, "total_steps": 10, "pct_start": 0.0, "three_phase": True},
+                11,
+            ),
+            ("pct_1_below_T", {"max_lr": 1.0, "total_steps": 10, "pct_start": 1.0}, 10),
+            (
+                "pct_1_three_phase",
+                {"max_lr": 1.0, "total_steps": 10, "pct_start": 1.0, "three_phase": True},
+                11,
+            ),
+            (
+                "pct_05_three_phase",
+                {"max_lr": 1.0, "total_steps": 10, "pct_start": 0.5, "three_phase": True},
+                11,
+            ),
+            ("epochs_times_steps", {"max_lr": 0.2, "epochs": 4, "steps_per_epoch": 9}, 37),
+            (
+                "total_steps_precedence",
+                {"max_lr": 0.2, "total_steps": 20, "epochs": 4, "steps_per_epoch": 9},
+                21,
+            ),
+            ("t_1", {"max_lr": 1.0, "total_steps": 1}, 2),
+            ("t_2", {"max_lr": 1.0, "total_steps": 2}, 3),
+            ("t_3", {"max_lr": 1.0, "total_steps": 3, "pct_start": 0.5}, 4),
+            ("no_momentum", {"max_lr": 0.3, "total_steps": 30, "cycle_momentum": False}, 30),
+            (
+                "div_factors",
+                {"max_lr": 0.4, "total_steps": 50, "div_factor": 4.0, "final_div_factor": 100.0},
+                51,
+            ),
+            (
+                "div_factor_int",
+                {"max_lr": 1, "total_steps": 20, "div_factor": 10, "final_div_factor": 10},
+                21,
+            ),
+            (
+                "momentum_custom",
+                {"max_lr": 0.1, "total_steps": 25, "base_momentum": 0.7, "max_momentum": 0.99},
+                26,
+            ),
+            ("pct_start_odd", {"max_lr": 0.1, "total_steps": 37, "pct_start": 0.37}, 38),
+        ],
+    )
     p.ok(
         "OneCycleLR/per_group_lists",
         S(
@@ -574,20 +631,18 @@ def onecycle_cases(p: Plan) -> None:
 
 def restarts_cases(p: Plan) -> None:
     """CosineAnnealingWarmRestarts."""
-    for slug, kwargs, steps in [
-        ("t0_10", {"T_0": 10}, 50),
-        ("t0_3_tmult_2_eta", {"T_0": 3, "T_mult": 2, "eta_min": 0.01}, 60),
-        ("t0_1_tmult_3", {"T_0": 1, "T_mult": 3}, 150),
-        ("t0_1", {"T_0": 1}, 10),
-        ("t0_2_tmult_1_eta", {"T_0": 2, "T_mult": 1, "eta_min": 0.05}, 20),
-        ("eta_min_gt_base", {"T_0": 5, "eta_min": 0.5}, 20),
-        ("eta_min_int", {"T_0": 4, "eta_min": 0}, 12),
-    ]:
-        p.ok(
-            f"CosineAnnealingWarmRestarts/{slug}",
-            S("CosineAnnealingWarmRestarts", **kwargs),
-            steps=steps,
-        )
+    p.ok_rows(
+        "CosineAnnealingWarmRestarts",
+        [
+            ("t0_10", {"T_0": 10}, 50),
+            ("t0_3_tmult_2_eta", {"T_0": 3, "T_mult": 2, "eta_min": 0.01}, 60),
+            ("t0_1_tmult_3", {"T_0": 1, "T_mult": 3}, 150),
+            ("t0_1", {"T_0": 1}, 10),
+            ("t0_2_tmult_1_eta", {"T_0": 2, "T_mult": 1, "eta_min": 0.05}, 20),
+            ("eta_min_gt_base", {"T_0": 5, "eta_min": 0.5}, 20),
+            ("eta_min_int", {"T_0": 4, "eta_min": 0}, 12),
+        ],
+    )
     p.ok(
         "CosineAnnealingWarmRestarts/three_groups",
         S("CosineAnnealingWarmRestarts", T_0=4, T_mult=2, eta_min=0.001),
@@ -942,34 +997,17 @@ def rejected_cases(p: Plan) -> None:
         "steps_per_epoch",
         S(oc, max_lr=0.1, epochs=2, steps_per_epoch=0),
     )
-    p.bad(
-        f"{oc}/reject_pct_start_int_1",
-        "pct_start",
-        S(oc, max_lr=0.1, total_steps=10, pct_start=1),
-        steps=5,
-    )
-    p.bad(
-        f"{oc}/reject_pct_start_int_0",
-        "pct_start",
-        S(oc, max_lr=0.1, total_steps=10, pct_start=0),
-        steps=5,
-    )
-    p.bad(
-        f"{oc}/reject_pct_start_15",
-        "pct_start",
-        S(oc, max_lr=0.1, total_steps=10, pct_start=1.5),
-        steps=5,
-    )
-    p.bad(
-        f"{oc}/reject_pct_start_negative",
-        "pct_start",
-        S(oc, max_lr=0.1, total_steps=10, pct_start=-0.1),
-        steps=5,
-    )
-    p.bad(
-        f"{oc}/reject_anneal_exp",
-        "anneal_strategy",
-        S(oc, max_lr=0.1, total_steps=10, anneal_strategy="exp"),
+    ten_step_cycle = {"max_lr": 0.1, "total_steps": 10}
+    p.bad_each(
+        oc,
+        {
+            "reject_pct_start_int_1": ("pct_start", {"pct_start": 1}),
+            "reject_pct_start_int_0": ("pct_start", {"pct_start": 0}),
+            "reject_pct_start_15": ("pct_start", {"pct_start": 1.5}),
+            "reject_pct_start_negative": ("pct_start", {"pct_start": -0.1}),
+            "reject_anneal_exp": ("anneal_strategy", {"anneal_strategy": "exp"}),
+        },
+        ten_step_cycle,
         steps=5,
     )
     p.bad(f"{oc}/reject_steps_beyond_total", "steps", S(oc, max_lr=0.1, total_steps=10), steps=12)
@@ -1011,22 +1049,14 @@ def rejected_cases(p: Plan) -> None:
         lr=L3,
         steps=5,
     )
-    p.bad(
-        f"{oc}/reject_base_momentum_list_length",
-        "base_momentum",
-        S(oc, max_lr=0.1, total_steps=10, base_momentum=[0.8, 0.8]),
-        steps=5,
-    )
-    p.bad(
-        f"{oc}/reject_div_factor_0",
-        "div_factor",
-        S(oc, max_lr=0.1, total_steps=10, div_factor=0.0),
-        steps=5,
-    )
-    p.bad(
-        f"{oc}/reject_final_div_factor_0",
-        "final_div_factor",
-        S(oc, max_lr=0.1, total_steps=10, final_div_factor=0),
+    p.bad_each(
+        oc,
+        {
+            "reject_base_momentum_list_length": ("base_momentum", {"base_momentum": [0.8, 0.8]}),
+            "reject_div_factor_0": ("div_factor", {"div_factor": 0.0}),
+            "reject_final_div_factor_0": ("final_div_factor", {"final_div_factor": 0}),
+        },
+        ten_step_cycle,
         steps=5,
     )
     cy = "CyclicLR"
@@ -1535,18 +1565,28 @@ def _ambiguous(request: Request, accepted: bool) -> bool:
     return (error is None) != accepted
 
 
+def accepted(planned: Planned) -> tuple[dict[str, Any] | None, str]:
+    """``(fixture, "")`` when torch accepts ``planned`` with finite values and a verdict that
+    does not depend on stepping past the last requested step; else ``(None, why not)``."""
+    curves, error = outcome(planned.request)
+    if error is not None:
+        return None, f"expected torch to accept, got {error}"
+    assert curves is not None
+    if not _finite(curves):
+        return None, "non-finite values"
+    if _ambiguous(planned.request, True):
+        return None, "ambiguous (raises between last k and steps-1)"
+    return {"name": planned.name, "request": planned.request, **curves}, ""
+
+
 def record(planned: Planned) -> dict[str, Any]:
     """Run one planned case through torch and return its fixture, checking the intent."""
-    curves, error = outcome(planned.request)
     if planned.field is None:
-        if error is not None:
-            raise SystemExit(f"{planned.name}: expected torch to accept, got {error}")
-        assert curves is not None
-        if not _finite(curves):
-            raise SystemExit(f"{planned.name}: non-finite values")
-        if _ambiguous(planned.request, True):
-            raise SystemExit(f"{planned.name}: ambiguous (raises between last k and steps-1)")
-        return {"name": planned.name, "request": planned.request, **curves}
+        fixture, problem = accepted(planned)
+        if fixture is None:
+            raise SystemExit(f"{planned.name}: {problem}")
+        return fixture
+    _, error = outcome(planned.request)
     if error is None:
         raise SystemExit(f"{planned.name}: expected torch to raise, it accepted")
     return {
@@ -1588,12 +1628,9 @@ def accepted_cases(planned_cases: Iterator[Planned], count: int) -> list[dict[st
     for planned in planned_cases:
         if len(cases) >= count:
             break
-        curves, error = outcome(planned.request)
-        if error is not None or curves is None or not _finite(curves):
-            continue
-        if _ambiguous(planned.request, True):
-            continue
-        cases.append({"name": planned.name, "request": planned.request, **curves})
+        fixture, _ = accepted(planned)
+        if fixture is not None:
+            cases.append(fixture)
     return cases
 
 

@@ -54,6 +54,8 @@ SVG = "image/svg+xml"
 PNG = "image/png"
 FORMATS: dict[str, plotting.Format] = {SVG: "svg", PNG: "png"}
 """Media types the plot is offered in, the default first."""
+_IMAGE_TYPES = tuple(FORMATS)
+"""The types of ``FORMATS`` in order, as :func:`service.encoding.negotiate` is offered them."""
 
 Label = Annotated[
     str, Field(min_length=1, max_length=MAX_LABEL_CHARS, pattern=r"^[^\x00-\x1f\x7f\ufffe\uffff]+$")
@@ -208,16 +210,8 @@ async def plot_schedule(
     smallest and largest value per pixel column before drawing. The title is the schedule
     type, or the labels of a comparison.
     """
-    media_type = negotiate(accept)
-    if media_type is None:
-        raise HTTPException(
-            status.HTTP_406_NOT_ACCEPTABLE,
-            f"cannot answer with {accept!r}; acceptable: {', '.join(FORMATS)}",
-        )
-    try:
-        plotting.require()
-    except plotting.PlottingUnavailable as error:
-        raise HTTPException(status.HTTP_501_NOT_IMPLEMENTED, str(error)) from None
+    media_type = _media_type(accept)
+    _require_plotting()
     curves = request.curves()
     steps = StepRange(request.start, request.steps, request.stride)
     roots = _plan(curves, request.lrs, steps, settings)
@@ -267,29 +261,28 @@ class _Picture:
         return plotting.render(picture, FORMATS[self.media_type])
 
 
+def _media_type(accept: str | None) -> str:
+    """The image type ``Accept`` asks for, or 406."""
+    media_type = negotiate(accept)
+    if media_type is None:
+        raise HTTPException(
+            status.HTTP_406_NOT_ACCEPTABLE,
+            f"cannot answer with {accept!r}; acceptable: {', '.join(FORMATS)}",
+        )
+    return media_type
+
+
+def _require_plotting() -> None:
+    """501 unless matplotlib, the optional ``plot`` extra, is installed."""
+    try:
+        plotting.require()
+    except plotting.PlottingUnavailable as error:
+        raise HTTPException(status.HTTP_501_NOT_IMPLEMENTED, str(error)) from None
+
+
 def negotiate(accept: str | None) -> str | None:
     """The image type to answer with for ``Accept``; ``None`` if none is acceptable."""
-    if not accept:
-        return SVG
-    ranked: list[tuple[float, int, str]] = []
-    for position, item in enumerate(accept.split(",")):
-        media_range, *parameters = (part.strip() for part in item.split(";"))
-        quality = 1.0
-        for parameter in parameters:
-            name, _, value = parameter.partition("=")
-            if name.strip() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if quality > 0:
-            ranked.append((-quality, position, media_range.lower()))
-    for _, _, media_range in sorted(ranked):
-        if media_range in FORMATS:
-            return media_range
-        if media_range in ("*/*", "image/*"):
-            return SVG
-    return None
+    return encoding.negotiate(accept, _IMAGE_TYPES, ("*/*", "image/*"))
 
 
 def _plan(

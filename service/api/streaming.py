@@ -68,39 +68,55 @@ async def _offloaded(
     sending overlap; at most ``ahead + 1`` chunks are alive. Closing the generator (the
     client went away) stops the thread at its next chunk.
     """
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[bytes | memoryview | None, BaseException | None]] = asyncio.Queue()
-    room = threading.Semaphore(ahead)
-    stop = threading.Event()
-
-    def deliver(item: tuple[bytes | memoryview | None, BaseException | None]) -> None:
-        try:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-        except RuntimeError:  # the event loop is gone (shutdown): nobody is listening
-            stop.set()
-
-    def produce() -> None:
-        try:
-            for chunk in chunks:
-                while not room.acquire(timeout=0.1):
-                    if stop.is_set():
-                        return
-                if stop.is_set():
-                    return
-                deliver((chunk, None))
-            deliver((None, None))
-        except BaseException as error:  # handed to the event loop, raised there
-            deliver((None, error))
-
-    threading.Thread(target=produce, name="lrsched-stream", daemon=True).start()
+    producer = _Producer(chunks, ahead, asyncio.get_running_loop())
+    threading.Thread(target=producer.run, name="lrsched-stream", daemon=True).start()
     try:
         while True:
-            chunk, error = await queue.get()
+            chunk, error = await producer.queue.get()
             if error is not None:
                 raise error
             if chunk is None:
                 return
-            room.release()
+            producer.room.release()
             yield chunk
     finally:
-        stop.set()
+        producer.stop.set()
+
+
+_Delivery = tuple[bytes | memoryview | None, BaseException | None]
+"""What the producer hands the event loop: a chunk, or ``None`` at the end; or an error."""
+
+
+class _Producer:
+    """Runs ``chunks`` on a worker thread (:meth:`run`), handing each to ``queue`` on the
+    event loop. It waits for ``room`` before each chunk (the consumer releases it per chunk
+    taken) and stops at its next chunk once ``stop`` is set."""
+
+    def __init__(
+        self, chunks: Iterator[bytes | memoryview], ahead: int, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.queue: asyncio.Queue[_Delivery] = asyncio.Queue()
+        self.room = threading.Semaphore(ahead)
+        self.stop = threading.Event()
+        self._chunks = chunks
+        self._loop = loop
+
+    def run(self) -> None:
+        """Produce every chunk, then the end; or the error raised while producing."""
+        try:
+            for chunk in self._chunks:
+                while not self.room.acquire(timeout=0.1):
+                    if self.stop.is_set():
+                        return
+                if self.stop.is_set():
+                    return
+                self._deliver((chunk, None))
+            self._deliver((None, None))
+        except BaseException as error:  # handed to the event loop, raised there
+            self._deliver((None, error))
+
+    def _deliver(self, item: _Delivery) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        except RuntimeError:  # the event loop is gone (shutdown): nobody is listening
+            self.stop.set()

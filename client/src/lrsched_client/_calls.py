@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 from urllib.parse import quote
 
 import httpx
@@ -149,16 +149,29 @@ def replay_call(spec: Spec, lr: LearningRates, metrics: Sequence[float]) -> Call
 # -- sessions ------------------------------------------------------------------------------
 
 
+class SessionOptions(TypedDict, total=False):
+    """The keywords of ``create_session`` besides ``schedule`` and ``lr``, declared once for
+    :class:`Client` and :class:`AsyncClient`; :func:`create_session_call` holds the defaults."""
+
+    state_dict: Mapping[str, Any] | None
+    world_size: int
+    reduce: Reduce
+    ttl_seconds: int | None
+    warmup_steps: int
+    warmup_start_factor: float | None
+    early_stopping: Spec | None
+
+
 def create_session_call(
+    schedule: Spec | None = None,
+    lr: LearningRates | None = None,
     *,
-    schedule: Spec | None,
-    state_dict: Mapping[str, Any] | None,
-    lr: LearningRates | None,
-    world_size: int,
-    reduce: Reduce,
-    ttl_seconds: int | None,
-    warmup_steps: int,
-    warmup_start_factor: float | None,
+    state_dict: Mapping[str, Any] | None = None,
+    world_size: int = 1,
+    reduce: Reduce = "mean",
+    ttl_seconds: int | None = None,
+    warmup_steps: int = 0,
+    warmup_start_factor: float | None = None,
     early_stopping: Spec | None = None,
 ) -> Call:
     """``POST /v1/sessions``; not idempotent, so retried only when certainly unprocessed."""

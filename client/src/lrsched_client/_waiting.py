@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import Protocol, TypedDict, TypeVar
 
 from lrsched_client.errors import NotDecidedError
 
@@ -51,6 +51,23 @@ def until_decided(
     return answer
 
 
+WAIT_TIMEOUT = 600.0
+"""Seconds a remote adapter waits for the other ranks by default (then NotDecidedError)."""
+POLL_INTERVAL = 0.02
+"""The first delay between polls by default (seconds)."""
+MAX_POLL = 1.0
+"""The longest delay between polls by default (seconds)."""
+
+
+class PollingOptions(TypedDict, total=False):
+    """The backoff keywords every remote adapter takes (see :class:`Polling`), so that a
+    subclass declares ``**polling: Unpack[PollingOptions]`` instead of repeating them."""
+
+    wait_timeout: float
+    poll_interval: float
+    max_poll: float
+
+
 class Polling:
     """Waiting for a decision the way every remote adapter does: this rank and the backoff.
 
@@ -58,10 +75,16 @@ class Polling:
         rank: this process's rank (None: torch.distributed's when initialised, else 0).
         wait_timeout: seconds to wait for the other ranks (then NotDecidedError).
         poll_interval: the first delay between polls (seconds); doubles up to ``max_poll``.
+        max_poll: the longest delay between polls (seconds).
     """
 
     def __init__(
-        self, rank: int | None, wait_timeout: float, poll_interval: float, max_poll: float
+        self,
+        rank: int | None = None,
+        *,
+        wait_timeout: float = WAIT_TIMEOUT,
+        poll_interval: float = POLL_INTERVAL,
+        max_poll: float = MAX_POLL,
     ) -> None:
         self.rank = rank
         self.wait_timeout = wait_timeout

@@ -7,14 +7,14 @@ send every call through the retry policy of :mod:`lrsched_client._http`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import httpx
 
 from lrsched_client import _calls
-from lrsched_client._calls import Dtype, LearningRates, Reduce, Series, Spec
+from lrsched_client._calls import Dtype, LearningRates, Series, SessionOptions, Spec
 from lrsched_client._http import AsyncHttp, Retry, SyncHttp
 from lrsched_client.finder import LrFinder
 from lrsched_client.models import Replay
@@ -148,14 +148,7 @@ class Client:
         self,
         schedule: Spec | None = None,
         lr: LearningRates | None = None,
-        *,
-        state_dict: Mapping[str, Any] | None = None,
-        world_size: int = 1,
-        reduce: Reduce = "mean",
-        ttl_seconds: int | None = None,
-        warmup_steps: int = 0,
-        warmup_start_factor: float | None = None,
-        early_stopping: Spec | None = None,
+        **options: Unpack[SessionOptions],
     ) -> Session:
         """Start a plateau session from options, or resume one from a PyTorch state_dict.
 
@@ -177,17 +170,7 @@ class Client:
         Creation is retried only when the request certainly was not processed (see
         :mod:`lrsched_client._http`): a blind retry could create a second session.
         """
-        call = _calls.create_session_call(
-            schedule=schedule,
-            state_dict=state_dict,
-            lr=lr,
-            world_size=world_size,
-            reduce=reduce,
-            ttl_seconds=ttl_seconds,
-            warmup_steps=warmup_steps,
-            warmup_start_factor=warmup_start_factor,
-            early_stopping=early_stopping,
-        )
+        call = _calls.create_session_call(schedule, lr, **options)
         created = self._http.send(call).json()
         return Session(self._http, created["id"], created["token"])
 
@@ -277,27 +260,10 @@ class AsyncClient:
         self,
         schedule: Spec | None = None,
         lr: LearningRates | None = None,
-        *,
-        state_dict: Mapping[str, Any] | None = None,
-        world_size: int = 1,
-        reduce: Reduce = "mean",
-        ttl_seconds: int | None = None,
-        warmup_steps: int = 0,
-        warmup_start_factor: float | None = None,
-        early_stopping: Spec | None = None,
+        **options: Unpack[SessionOptions],
     ) -> AsyncSession:
         """See :meth:`Client.create_session`."""
-        call = _calls.create_session_call(
-            schedule=schedule,
-            state_dict=state_dict,
-            lr=lr,
-            world_size=world_size,
-            reduce=reduce,
-            ttl_seconds=ttl_seconds,
-            warmup_steps=warmup_steps,
-            warmup_start_factor=warmup_start_factor,
-            early_stopping=early_stopping,
-        )
+        call = _calls.create_session_call(schedule, lr, **options)
         created = (await self._http.send(call)).json()
         return AsyncSession(self._http, created["id"], created["token"])
 

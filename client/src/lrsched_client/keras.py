@@ -16,7 +16,7 @@ import keras
 
 from lrsched_client._calls import Dtype
 from lrsched_client._table import fetch_table
-from lrsched_client._waiting import until_decided
+from lrsched_client._waiting import MAX_POLL, POLL_INTERVAL, WAIT_TIMEOUT, until_decided
 from lrsched_client.client import Client
 from lrsched_client.session import Session
 
@@ -101,7 +101,7 @@ class RemotePlateau(keras.callbacks.Callback):  # type: ignore[misc]
         monitor: str = "val_loss",
         rank: int = 0,
         *,
-        wait_timeout: float = 600.0,
+        wait_timeout: float = WAIT_TIMEOUT,
     ) -> None:
         super().__init__()
         self.session = session
@@ -130,8 +130,8 @@ class RemotePlateau(keras.callbacks.Callback):  # type: ignore[misc]
             lambda: self.session.report(epoch, value, self.rank),
             epoch,
             wait_timeout=self.wait_timeout,
-            poll_interval=0.02,
-            max_poll=1.0,
+            poll_interval=POLL_INTERVAL,
+            max_poll=MAX_POLL,
         )
         self._set_lr(report.lr[0])
         self.epoch += 1

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from lrsched_client._waiting import Polling
+from lrsched_client._waiting import Polling, PollingOptions
 from lrsched_client.client import Client
 from lrsched_client.models import Report
 from lrsched_client.session import Session
@@ -185,12 +185,9 @@ class RemotePlateau(Polling):
         optimizer: Optimizer,
         session: Session,
         rank: int | None = None,
-        *,
-        wait_timeout: float = 600.0,
-        poll_interval: float = 0.02,
-        max_poll: float = 1.0,
+        **polling: Unpack[PollingOptions],
     ) -> None:
-        super().__init__(rank, wait_timeout, poll_interval, max_poll)
+        super().__init__(rank, **polling)
         self.optimizer = optimizer
         self.session = session
         state = session.state()

@@ -8,9 +8,9 @@ the rank defaults to ``torch.distributed.get_rank()``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
-from lrsched_client._waiting import Polling
+from lrsched_client._waiting import Polling, PollingOptions
 from lrsched_client.finder import LrFinder
 from lrsched_client.models import FinderResult, FinderStep, Report
 from lrsched_client.session import Session
@@ -35,12 +35,9 @@ class RemoteEarlyStopping(Polling):
         self,
         session: Session,
         rank: int | None = None,
-        *,
-        wait_timeout: float = 600.0,
-        poll_interval: float = 0.02,
-        max_poll: float = 1.0,
+        **polling: Unpack[PollingOptions],
     ) -> None:
-        super().__init__(rank, wait_timeout, poll_interval, max_poll)
+        super().__init__(rank, **polling)
         self.session = session
         self.epoch = session.state().epoch
         """The next epoch to report."""
@@ -66,6 +63,13 @@ class RemoteLRFinder(Polling):
     param groups are set for you), then call :meth:`step` with the loss: it returns whether
     the test is over (diverged, or ``num_steps`` reached), the same on every rank. Then
     :meth:`result` holds the curve and each library's suggestion.
+
+    Args:
+        finder: the range test; its next step and lr are read at construction.
+        optimizer: the optimizer whose param groups get each step's lr (optional).
+        rank: this process's rank (default: torch.distributed's, else 0).
+        wait_timeout, poll_interval, max_poll: the waiting and backoff of
+            :class:`RemoteEarlyStopping`.
     """
 
     def __init__(
@@ -73,12 +77,9 @@ class RemoteLRFinder(Polling):
         finder: LrFinder,
         optimizer: Any | None = None,
         rank: int | None = None,
-        *,
-        wait_timeout: float = 600.0,
-        poll_interval: float = 0.02,
-        max_poll: float = 1.0,
+        **polling: Unpack[PollingOptions],
     ) -> None:
-        super().__init__(rank, wait_timeout, poll_interval, max_poll)
+        super().__init__(rank, **polling)
         self.finder = finder
         self.optimizer = optimizer
         state = finder.state()
