@@ -154,9 +154,10 @@ async def compute_schedule(
     return await _answer(request, http)
 
 
-async def _answer(request: ScheduleRequest, http: Request) -> Response:
-    """The answer to a validated request (the declared route's, and the shortcut's). Query,
-    headers (``_PARAMETERS``) and cache are read here, not declared: cheaper than FastAPI."""
+async def _answer(request: ScheduleRequest, http: Request, raw: bytes | None = None) -> Response:
+    """The answer to a validated request (the declared route's, and the shortcut's, which
+    passes the request's :func:`_raw_request` key it already made). Query, headers
+    (``_PARAMETERS``) and cache are read here, not declared: cheaper than FastAPI."""
     series, media_type = _series(http), _media_type(http)
     if_none_match = http.headers.get("if-none-match")
     settings: Settings = http.app.state.settings
@@ -190,7 +191,7 @@ async def _answer(request: ScheduleRequest, http: Request) -> Response:
         if ticket is not None:
             ticket.close()
     metrics.CURVE_CACHE.labels(result="hit" if hit else "miss").inc()
-    cache.remember(_raw_request(http, await http.body()), tag)
+    cache.remember(raw if raw is not None else _raw_request(http, await http.body()), tag)
     return _sent(entry, headers)
 
 
@@ -228,13 +229,14 @@ async def _answer_directly(http: Request) -> Response | None:
     :class:`service.api.shortcuts.ShortcutRoute`); a request the cache does not remember
     is answered by :func:`_answer`, which makes the declared route's checks."""
     body = await http.body()
-    found = curve_cache(http).recall(_raw_request(http, body))
+    raw = _raw_request(http, body)
+    found = curve_cache(http).recall(raw)
     if found is None:
         try:
             request = ScheduleRequest.model_validate_json(body)
         except ValidationError:
             return None
-        return await _answer(request, http)
+        return await _answer(request, http, raw)
     tag, entry = found
     headers = {"ETag": tag, "Vary": "Accept"}
     if encoding.matches(http.headers.get("if-none-match"), tag):

@@ -65,6 +65,10 @@ def _computed_work(node: Node, steps: StepRange) -> int:
 def _alone_work(leaf: Leaf, steps: StepRange) -> int:
     """A closed form on its own: constructed, evaluated on ``steps`` (and on the final step
     with the prefix before it, see :func:`_probe_final`)."""
+    from service.engine.families import composition
+
+    if not _expressions(leaf) and not isinstance(leaf, composition.Composite):
+        return 0  # nothing but closed-form arithmetic: priced by the values alone
     n, last, final = len(steps), steps.last, steps.final
     probed = final >= 1 and (n == 0 or final > last)
     if isinstance(leaf, MultiplicativeLR):  # constant factors: b * c**k, one evaluation
