@@ -12,11 +12,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from lrsched_client import Client, RemoteEarlyStopping, RemoteLRFinder
+from lrsched_client import AsyncClient, Client, NotFoundError, RemoteEarlyStopping, RemoteLRFinder
 
 from service.engine import early_stopping as stopping_engine
 from service.engine.lr_finder import LrFinderConfig, lr_at, suggest
 from tests.client.conftest import FAST_RETRY
+from tests.loop import run_in_fresh_loop
 
 
 def run_ranks(url: str, world_size: int, work: Callable[[Client, int], Any]) -> list[Any]:
@@ -91,6 +92,31 @@ def test_remote_lr_finder_sets_each_step_s_lr_and_stops_every_rank_together(
     assert result.stop_reason == "diverged" and list(result.lr) == used[0]
     expected = suggest(result.lr, result.smoothed_loss, 30)
     assert result.suggestions == {name: getattr(expected, name) for name in expected.__slots__}
+
+
+def test_the_async_lr_finder_gives_the_sync_one_s_answers(client: Client, url: str) -> None:
+    options = {"start_lr": 1e-3, "end_lr": 10.0, "num_steps": 8, "mode": "linear"}
+    config = LrFinderConfig(**options)
+    losses = [3.0, 2.5, 2.0, 1.8, 1.9, 2.4, 3.5, 9.0]
+
+    async def run() -> tuple[list[float], str, str]:
+        async with AsyncClient(url) as async_client:
+            finder = await async_client.create_lr_finder(**options)
+            lrs = []
+            for step, loss in enumerate(losses):
+                lrs.append((await finder.state()).lr)
+                await finder.report(step, loss)
+            again = async_client.lr_finder(finder.id, finder.token)
+            result = await again.result()
+            assert list(result.lr) == lrs and list(result.loss) == losses
+            await again.delete()
+            return lrs, repr(again), finder.id
+
+    lrs, shown, id = run_in_fresh_loop(run())
+    assert lrs == [lr_at(config, k) for k in range(len(losses))]
+    assert shown == f"AsyncLrFinder(id={id!r})"
+    with pytest.raises(NotFoundError):
+        client.lr_finder(id, "x" * 43).state()
 
 
 def test_hf_callback_sets_should_training_stop_where_hf_s_rule_stops(

@@ -22,7 +22,7 @@ from lrsched_client.errors import (
     TransportError,
     ValidationError,
 )
-from lrsched_client.finder import LrFinder
+from lrsched_client.finder import AsyncLrFinder, LrFinder
 from lrsched_client.models import (
     FinderResult,
     FinderStep,
@@ -40,6 +40,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_URL",
     "AsyncClient",
+    "AsyncLrFinder",
     "AsyncSession",
     "AuthError",
     "Client",

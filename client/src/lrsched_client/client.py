@@ -16,7 +16,7 @@ import httpx
 from lrsched_client import _calls
 from lrsched_client._calls import Dtype, LearningRates, Series, SessionOptions, Spec
 from lrsched_client._http import AsyncHttp, Retry, SyncHttp
-from lrsched_client.finder import LrFinder
+from lrsched_client.finder import AsyncLrFinder, LrFinder
 from lrsched_client.models import Replay
 from lrsched_client.session import AsyncSession, Session
 
@@ -270,3 +270,12 @@ class AsyncClient:
     def session(self, id: str, token: str) -> AsyncSession:
         """Reattach to an existing session (no request is sent)."""
         return AsyncSession(self._http, id, token)
+
+    async def create_lr_finder(self, **options: Any) -> AsyncLrFinder:
+        """See :meth:`Client.create_lr_finder`."""
+        created = (await self._http.send(_calls.create_lr_finder_call(options))).json()
+        return AsyncLrFinder(self._http, created["id"], created["token"])
+
+    def lr_finder(self, id: str, token: str) -> AsyncLrFinder:
+        """Reattach to an existing LR range test (no request is sent)."""
+        return AsyncLrFinder(self._http, id, token)

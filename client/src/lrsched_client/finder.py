@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from lrsched_client import _calls
-from lrsched_client._http import SyncHttp
+from lrsched_client._http import AsyncHttp, SyncHttp
 from lrsched_client.models import FinderResult, FinderState, FinderStep
 
-__all__ = ["LrFinder"]
+__all__ = ["AsyncLrFinder", "LrFinder"]
 
 
 class LrFinder:
@@ -45,3 +45,38 @@ class LrFinder:
     def delete(self) -> None:
         """Remove the range test."""
         self._http.send(_calls.delete_call(self.id, self.token, _calls.LR_FINDER))
+
+
+class AsyncLrFinder:
+    """The ``async`` twin of :class:`LrFinder` (same methods, awaited).
+
+    Get one from :meth:`AsyncClient.create_lr_finder`, or reattach with
+    :meth:`AsyncClient.lr_finder`.
+    """
+
+    def __init__(self, http: AsyncHttp, id: str, token: str) -> None:
+        self._http = http
+        self.id = id
+        self.token = token
+
+    def __repr__(self) -> str:
+        return f"AsyncLrFinder(id={self.id!r})"
+
+    async def report(self, step: int, loss: float, rank: int = 0) -> FinderStep:
+        """See :meth:`LrFinder.report`."""
+        call = _calls.finder_report_call(self.id, self.token, step, loss, rank)
+        return FinderStep.from_json((await self._http.send(call)).json())
+
+    async def state(self) -> FinderState:
+        """See :meth:`LrFinder.state`."""
+        call = _calls.get_call(self.id, self.token, root=_calls.LR_FINDER)
+        return FinderState.from_json((await self._http.send(call)).json())
+
+    async def result(self) -> FinderResult:
+        """See :meth:`LrFinder.result`."""
+        call = _calls.get_call(self.id, self.token, "/result", _calls.LR_FINDER)
+        return FinderResult.from_json((await self._http.send(call)).json())
+
+    async def delete(self) -> None:
+        """See :meth:`LrFinder.delete`."""
+        await self._http.send(_calls.delete_call(self.id, self.token, _calls.LR_FINDER))
