@@ -24,6 +24,7 @@ from service.engine.cancel import Cancelled, checkpoint
 from service.limits import CURVE_BASE_BYTES, CURVE_BYTES_PER_VALUE
 from service.main import create_app
 from tests.api.test_operations import _sample
+from tests.loop import run_in_fresh_loop
 
 MIB = 1 << 20
 
@@ -103,7 +104,7 @@ def test_a_cancelled_computation_keeps_its_admission_until_its_thread_lets_go() 
         return caught.value.status_code
 
     cancelled = _sample(metrics.render()[0].decode(), "lrsched_curves_cancelled_total")
-    assert asyncio.run(scenario()) == CLIENT_GONE
+    assert run_in_fresh_loop(scenario()) == CLIENT_GONE
     after = _sample(metrics.render()[0].decode(), "lrsched_curves_cancelled_total")
     assert after == cancelled + 1
     pool.admit(_request(), 10).close()  # released once the thread stopped
@@ -167,7 +168,7 @@ def test_work_cancelled_while_queued_gives_its_admission_back() -> None:
         assert await running is True
         busy.close()
 
-    asyncio.run(scenario())
+    run_in_fresh_loop(scenario())
     again = [pool.admit(_request(), 10) for _ in range(2)]  # both slots free again
     for ticket in again:
         ticket.close()

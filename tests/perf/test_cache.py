@@ -13,6 +13,7 @@ import pytest
 from service.cache import ENTRY_OVERHEAD, CurveCache, Entry
 from service.engine.cancel import Cancelled
 from service.limits import CACHE_ALIAS_BYTES, CACHE_ALIASES
+from tests.loop import run_in_fresh_loop
 
 
 def entry(size: int, tag: str = "x") -> Entry:
@@ -227,12 +228,12 @@ def test_follow_awaits_the_computation_in_flight_without_a_thread() -> None:
         release.set()
         return list(await asyncio.gather(*waiting))
 
-    followed = asyncio.run(followers())
+    followed = run_in_fresh_loop(followers())
     leader.join(5)
     assert [got.body if got else None for got in followed] == [b"x" * 7] * 64
     assert (cache.hits, cache.misses) == (64, 1)
-    assert asyncio.run(cache.follow("curve")) is None  # nothing in flight now
-    assert asyncio.run(cache.follow("other")) is None
+    assert run_in_fresh_loop(cache.follow("curve")) is None  # nothing in flight now
+    assert run_in_fresh_loop(cache.follow("other")) is None
 
 
 def test_follow_raises_the_leaders_error_and_computes_nothing_after_a_cancelled_one() -> None:
@@ -253,10 +254,10 @@ def test_follow_raises_the_leaders_error_and_computes_nothing_after_a_cancelled_
             return await waiting
 
         if expected is None:
-            assert asyncio.run(follower()) is None  # the caller computes itself
+            assert run_in_fresh_loop(follower()) is None  # the caller computes itself
         else:
             with pytest.raises(expected, match="bad schedule"):
-                asyncio.run(follower())
+                run_in_fresh_loop(follower())
         leader.join(5)
     assert len(cache) == 0
 
@@ -270,7 +271,7 @@ def test_a_follower_that_gives_up_leaves_the_leader_computing() -> None:
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(cache.follow("curve"), 0.05)
 
-    asyncio.run(impatient())
+    run_in_fresh_loop(impatient())
     release.set()
     leader.join(5)
     assert cache.get("curve") == entry(5)
