@@ -147,12 +147,18 @@ def _product(
 
 def _direct(angles: Progression, n: int, rows: Sequence[Affine]) -> None:
     """The textbook evaluation, one ``np.cos`` per value (short runs)."""
-    x = angles.x0 + np.arange(n, dtype=np.float64) * angles.dx
-    cosines = np.cos(angles.angles(x))
-    scratch = x  # no longer needed: each row's beta * cos, in float64, goes here
+    cosines = _cosines(angles, n)
+    scratch = np.empty(n)  # each row's beta * cos, in float64
     for row in rows:
         np.multiply(cosines, row.beta, out=scratch)
         np.add(scratch, row.alpha, out=row.out[:n], casting="same_kind")
+
+
+def _cosines(angles: Progression, n: int) -> NDArray[np.float64]:
+    r""":math:`\cos\theta_i` for ``i`` in ``range(n)``, one ``np.cos`` per value."""
+    x = angles.x0 + np.arange(n, dtype=np.float64) * angles.dx
+    cosines: NDArray[np.float64] = np.cos(angles.angles(x))
+    return cosines
 
 
 def cos_affine_stacked(
@@ -170,9 +176,7 @@ def cos_affine_stacked(
         return
     if n <= 0:
         return
-    x = angles.x0 + np.arange(n, dtype=np.float64) * angles.dx
-    cosines = np.cos(angles.angles(x))
-    scaled = np.multiply(cosines, np.array(betas, dtype=np.float64)[:, None])
+    scaled = np.multiply(_cosines(angles, n), np.array(betas, dtype=np.float64)[:, None])
     np.add(scaled, np.array(alphas, dtype=np.float64)[:, None], out=out[:, :n], casting="same_kind")
 
 

@@ -251,6 +251,6 @@ class OneCycleLR(Leaf):
             betas = [(s - e) / 2.0 for s, e in zip(starts, ends, strict=True)]
             fastmath.cos_affine_stacked(progression, count, alphas, betas, out)
             return
+        x0, dx, length = progression.x0, progression.dx, progression.length
         for row, (s, e) in enumerate(zip(starts, ends, strict=True)):
-            p = progression
-            fastmath.linear(p.x0, p.dx, p.length, count, s, e, out[row])
+            fastmath.linear(x0, dx, length, count, s, e, out[row])
