@@ -107,7 +107,7 @@ class CurvePool:
                 self._bytes += cost
                 self._cancel_trim()
         if refusal is not None:
-            metrics.CURVE_REFUSED.labels(limit=refusal[0]).inc()
+            metrics.child(metrics.CURVE_REFUSED, refusal[0]).inc()
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
                 refusal[1],

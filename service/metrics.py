@@ -8,6 +8,7 @@ aggregates them, so any worker answers for all.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -62,6 +63,20 @@ STORE_CONFLICTS = Counter(
     "lrsched_store_conflicts_total",
     "Compare-and-set races lost (and retried) by session store updates.",
 )
+
+
+_CHILDREN: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Any, *values: str) -> Any:
+    """``metric.labels(*values)``, remembered: prometheus-client checks the label values on
+    every ``labels()`` call, which costs a hot route more than counting does. Label values
+    come from bounded sets (route templates, methods, status codes, schedule types)."""
+    key = (id(metric), values)
+    found = _CHILDREN.get(key)
+    if found is None:
+        found = _CHILDREN[key] = metric.labels(*values)
+    return found
 
 
 def render() -> tuple[bytes, str]:

@@ -59,9 +59,9 @@ class ObservabilityMiddleware(HTTPMiddleware):
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
-            labels = {"method": scope["method"], "route": route, "status": str(status)}
-            metrics.REQUESTS.labels(**labels).inc()
-            metrics.LATENCY.labels(**labels).observe(elapsed)
+            labels = (scope["method"], route, str(status))
+            metrics.child(metrics.REQUESTS, *labels).inc()
+            metrics.child(metrics.LATENCY, *labels).observe(elapsed)
             extra: dict[str, Any] = {
                 "method": scope["method"],
                 "route": route,

@@ -107,7 +107,7 @@ class Job:
             curve = calculate(root, np.asarray(lrs, dtype=np.float64), self.steps)
         except ScheduleError as error:
             raise error.within("schedule") from None
-        metrics.CURVES.labels(type=self.request.schedule.type).inc()
+        metrics.child(metrics.CURVES, self.request.schedule.type).inc()
         metrics.VALUES.inc(curve.lr.size)
         if self.media_type != encoding.JSON and self.series == "momentum":
             if curve.momentum is None:
@@ -139,7 +139,7 @@ class Job:
             raise error.within("schedule") from None
         if pieces is None:
             return None
-        metrics.CURVES.labels(type=self.request.schedule.type).inc()
+        metrics.child(metrics.CURVES, self.request.schedule.type).inc()
         metrics.VALUES.inc(len(self.steps))
         if self.media_type == encoding.JSON:
             return encoding.json_pieces(pieces, self.steps)

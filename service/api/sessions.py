@@ -235,12 +235,12 @@ async def apply_report(
     except sessions.RankError as error:
         raise ScheduleError(str(error), ("rank",)) from None
     except sessions.EpochConflictError as error:
-        metrics.REPORTS.labels(result="conflict").inc()
+        metrics.child(metrics.REPORTS, "conflict").inc()
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             {"msg": str(error), "expected_epoch": error.expected, "epoch": error.got},
         ) from None
-    metrics.REPORTS.labels(result=outcome.kind).inc()
+    metrics.child(metrics.REPORTS, outcome.kind).inc()
     return outcome
 
 

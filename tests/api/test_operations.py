@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from service import metrics
 from service.config import Settings
 from service.main import create_app
 
@@ -134,6 +136,24 @@ def test_metrics_count_requests_by_route_template_and_domain_events() -> None:
     templated = {"route": "/v1/sessions/{session_id}/reports", "status": "409"}
     assert delta("lrsched_http_requests_total", method="POST", **templated) == 1
     assert created["id"] not in text  # ids never become label values
+
+
+@pytest.mark.parametrize(
+    ("metric", "labels"),
+    [
+        (metrics.REQUESTS, {"method": "GET", "route": "/healthz", "status": "200"}),
+        (metrics.LATENCY, {"method": "POST", "route": "/v1/schedules", "status": "422"}),
+        (metrics.CURVE_CACHE, {"result": "miss"}),
+        (metrics.CURVES, {"type": "OneCycleLR"}),
+    ],
+)
+def test_a_remembered_metric_child_is_the_one_its_labels_name(
+    metric: Any, labels: dict[str, str]
+) -> None:
+    """``metrics.child`` takes the label values in the metric's declared order."""
+    remembered = metrics.child(metric, *labels.values())
+    assert remembered is metric.labels(**labels)
+    assert metrics.child(metric, *labels.values()) is remembered
 
 
 def test_cors_is_off_by_default_and_configurable() -> None:
