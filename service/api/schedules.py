@@ -9,6 +9,7 @@ kept in a per-worker LRU (:mod:`service.cache`) keyed by the ETag.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, HTTPException, Request, Response, status
@@ -102,9 +103,47 @@ _PARAMETERS: list[dict[str, Any]] = [
 """The route's query and header parameters, as FastAPI would document them if declared."""
 
 
-def _series(http: Request) -> encoding.Series:
+@dataclass(frozen=True, slots=True)
+class _Selectors:
+    """What besides the body selects the answer, as sent: the ``Accept``, ``Content-Type``
+    and ``If-None-Match`` headers (the first of each, as Starlette reads them) and the raw
+    query string. Read in one pass over the request's headers, which costs a fraction of
+    looking each up through Starlette's ``Headers`` and ``QueryParams``."""
+
+    accept: bytes | None = None
+    content_type: bytes | None = None
+    if_none_match: bytes | None = None
+    query: bytes = b""
+
+    @classmethod
+    def of(cls, http: Request) -> _Selectors:
+        found: dict[bytes, bytes] = {}
+        for name, value in http.scope["headers"]:
+            if name in _SELECTING and name not in found:
+                found[name] = value
+        return cls(
+            found.get(b"accept"),
+            found.get(b"content-type"),
+            found.get(b"if-none-match"),
+            http.scope.get("query_string", b""),
+        )
+
+    def raw_request(self, body: bytes) -> bytes:
+        """Everything that selects the answer to a request, as one key (see CurveRoute)."""
+        return b"\0".join((self.accept or b"", self.query, self.content_type or b"", body))
+
+
+def _text(value: bytes | None) -> str | None:
+    """A header value as Starlette decodes it."""
+    return None if value is None else value.decode("latin-1")
+
+
+_SELECTING = frozenset((b"accept", b"content-type", b"if-none-match"))
+
+
+def _series(http: Request, query: bytes) -> encoding.Series:
     """``?series=``, validated as a declared ``Literal["lr", "momentum"]`` query would be."""
-    value = http.query_params.get("series", "lr")
+    value = http.query_params.get("series", "lr") if query else "lr"
     if value == "lr":
         return "lr"
     if value == "momentum":
@@ -156,15 +195,15 @@ async def compute_schedule(
 
 async def _answer(request: ScheduleRequest, http: Request, raw: bytes | None = None) -> Response:
     """The answer to a validated request (the declared route's, and the shortcut's, which
-    passes the request's :func:`_raw_request` key it already made). Query, headers
+    passes the request's raw key it already made). Query, headers
     (``_PARAMETERS``) and cache are read here, not declared: cheaper than FastAPI."""
-    series, media_type = _series(http), _media_type(http)
-    if_none_match = http.headers.get("if-none-match")
+    selectors = _Selectors.of(http)
+    series, media_type = _series(http, selectors.query), _media_type(_text(selectors.accept))
+    if_none_match = _text(selectors.if_none_match)
     settings: Settings = http.app.state.settings
     cache = curve_cache(http)
     steps = StepRange(request.start, request.steps, request.stride)
-    lrs = request.lrs
-    values = check_values({"groups": len(lrs), "steps": len(steps)}, settings.max_values)
+    values = check_values({"groups": len(request.lrs), "steps": len(steps)}, settings.max_values)
     tag = encoding.etag(request.model_dump_json().encode(), media_type, series, VERSION)
     headers = {"ETag": tag, "Vary": "Accept"}
     streamed = values > settings.stream_values
@@ -190,14 +229,13 @@ async def _answer(request: ScheduleRequest, http: Request, raw: bytes | None = N
     finally:
         if ticket is not None:
             ticket.close()
-    metrics.CURVE_CACHE.labels(result="hit" if hit else "miss").inc()
-    cache.remember(raw if raw is not None else _raw_request(http, await http.body()), tag)
+    metrics.child(metrics.CURVE_CACHE, "hit" if hit else "miss").inc()
+    cache.remember(raw if raw is not None else selectors.raw_request(await http.body()), tag)
     return _sent(entry, headers)
 
 
-def _media_type(http: Request) -> str:
+def _media_type(accept: str | None) -> str:
     """The media type ``Accept`` asks for, or 406."""
-    accept = http.headers.get("accept")
     media_type = encoding.negotiate(accept)
     if media_type is None:
         raise HTTPException(
@@ -214,22 +252,14 @@ def _sent(entry: Entry, headers: dict[str, str]) -> Response:
     )
 
 
-def _raw_request(http: Request, body: bytes) -> bytes:
-    """Everything that selects the answer to a request, as one key (see CurveRoute): the
-    raw ``Accept``, ``?series=``, content type and body."""
-    accept = http.headers.get("accept", "")
-    series = http.query_params.get("series", "")
-    content_type = http.headers.get("content-type", "")
-    return b"\0".join((accept.encode(), series.encode(), content_type.encode(), body))
-
-
 async def _answer_directly(http: Request) -> Response | None:
     """The answer to a repeat (from the cache) or to a well-formed request; ``None`` for
     anything the declared route must answer. The route's gates have passed (see
     :class:`service.api.shortcuts.ShortcutRoute`); a request the cache does not remember
     is answered by :func:`_answer`, which makes the declared route's checks."""
     body = await http.body()
-    raw = _raw_request(http, body)
+    selectors = _Selectors.of(http)
+    raw = selectors.raw_request(body)
     found = curve_cache(http).recall(raw)
     if found is None:
         try:
@@ -239,7 +269,7 @@ async def _answer_directly(http: Request) -> Response | None:
         return await _answer(request, http, raw)
     tag, entry = found
     headers = {"ETag": tag, "Vary": "Accept"}
-    if encoding.matches(http.headers.get("if-none-match"), tag):
+    if encoding.matches(_text(selectors.if_none_match), tag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    metrics.CURVE_CACHE.labels(result="hit").inc()
+    metrics.child(metrics.CURVE_CACHE, "hit").inc()
     return _sent(entry, headers)

@@ -152,6 +152,51 @@ def test_a_repeat_in_another_representation_gets_that_representation(
     )
 
 
+def test_the_raw_query_string_selects_the_remembered_answer(recalls: list[bool]) -> None:
+    """The raw key holds the query string as sent: another spelling of the same series is
+    validated again (and finds the same entry), never served another series' bytes."""
+    client = make_client()
+    raw = json.dumps({"schedule": ONE_CYCLE, "lr": [0.001, 0.002], "steps": 300})
+    paths = [
+        "/v1/schedules?series=momentum",
+        "/v1/schedules?series=momentum&unused=1",
+        "/v1/schedules?series=lr",
+        "/v1/schedules?series=momentum",
+    ]
+    answers = [client.post(path, content=raw, headers=JSON_TYPE | NPY) for path in paths]
+    assert recalls == [False, False, False, True]
+    assert answers[0].content == answers[1].content == answers[3].content
+    assert answers[0].headers["etag"] == answers[1].headers["etag"] != answers[2].headers["etag"]
+    as_json = client.post("/v1/schedules", content=raw, headers=JSON_TYPE).json()
+    for answer, series in zip(answers[1:3], ("momentum", "lr"), strict=True):
+        values = np.load(io.BytesIO(answer.content), allow_pickle=False)
+        np.testing.assert_array_equal(values, np.array(as_json[series]))
+
+
+def test_the_first_of_repeated_selecting_headers_counts_on_both_paths(
+    recalls: list[bool],
+) -> None:
+    """Two ``Accept`` headers: the first is the one negotiated (as Starlette reads headers),
+    for a fresh request and for its byte-identical repeat alike."""
+    client = make_client()
+    raw = json.dumps({"schedule": COSINE, "steps": 100}).encode()
+    headers = [("content-type", "application/json"), ("accept", encoding.NPY)]
+    headers.append(("accept", "application/json"))
+    answers = [client.post("/v1/schedules", content=raw, headers=headers) for _ in range(2)]
+    assert recalls == [False, True]
+    assert [a.headers["content-type"] for a in answers] == [encoding.NPY, encoding.NPY]
+    assert answers[0].content == answers[1].content
+
+
+@pytest.mark.parametrize("shape", [(1, 0), (1, 1000), (3, 17)])
+def test_npy_bytes_are_what_np_save_writes(shape: tuple[int, int]) -> None:
+    values = np.random.default_rng(7).random(shape)
+    for given in (values, np.asfortranarray(values), values.astype(np.float32)):
+        saved = io.BytesIO()
+        np.save(saved, np.ascontiguousarray(given, dtype="<f8"), allow_pickle=False)
+        assert encoding.npy_bytes(given) == saved.getvalue()
+
+
 def test_a_repeat_still_needs_the_api_key(recalls: list[bool]) -> None:
     client = make_client(api_keys="k1,k2")
     raw = json.dumps({"schedule": COSINE, "steps": 300})
