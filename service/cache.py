@@ -42,15 +42,32 @@ class Entry:
 
 class _Flight:
     """A computation in progress that later callers of the same key wait for: threads
-    block on ``finished``, coroutines await it."""
+    block on its :meth:`waiter`, coroutines await it.
 
-    __slots__ = ("entry", "error", "finished")
+    The waiter (a ``Future``, with its lock and condition) is made only when a caller
+    waits, under the cache's lock, which is also where the leader takes it to announce
+    the end: most computations nobody waits for, and they make none.
+    """
+
+    __slots__ = ("_finished", "entry", "error")
 
     def __init__(self) -> None:
-        self.finished: Future[None] = Future()
-        self.finished.set_running_or_notify_cancel()  # a waiter's cancellation cannot cancel it
+        self._finished: Future[None] | None = None
         self.entry: Entry | None = None
         self.error: BaseException | None = None
+
+    def waiter(self) -> Future[None]:
+        """What a caller waits on; the cache's lock must be held."""
+        if self._finished is not None:
+            return self._finished
+        finished: Future[None] = Future()
+        finished.set_running_or_notify_cancel()  # a waiter's cancellation cannot cancel it
+        self._finished = finished
+        return finished
+
+    def taken(self) -> Future[None] | None:
+        """The waiter to announce the end on, if anyone waits; the cache's lock must be held."""
+        return self._finished
 
     def outcome(self) -> Entry | None:
         """The finished computation's entry, its error raised, or ``None`` if its client
@@ -117,15 +134,16 @@ class CurveCache:
                 self.hits += 1
                 return entry, True
             flight = self._flights.get(key)
-            leader = flight is None
             if flight is None:
                 flight = self._flights[key] = _Flight()
                 self.misses += 1
+                finished = None
             else:
                 self.hits += 1
-        if leader:
+                finished = flight.waiter()
+        if finished is None:
             return self._lead(key, flight, compute), False
-        return self._follow(key, flight, compute)
+        return self._follow(key, flight, finished, compute)
 
     def _lead(self, key: str, flight: _Flight, compute: Callable[[], Entry]) -> Entry:
         """``compute()`` once for every caller of ``key``: stored, and handed (or its
@@ -142,14 +160,16 @@ class CurveCache:
         finally:
             with self._lock:
                 del self._flights[key]
-            flight.finished.set_result(None)
+                finished = flight.taken()
+            if finished is not None:
+                finished.set_result(None)
 
     def _follow(
-        self, key: str, flight: _Flight, compute: Callable[[], Entry]
+        self, key: str, flight: _Flight, finished: Future[None], compute: Callable[[], Entry]
     ) -> tuple[Entry, bool]:
         """``(entry, True)`` once the leading caller of ``key`` has computed it, or its
         exception; if the leader was cancelled (its client left), this caller computes."""
-        flight.finished.result()
+        finished.result()
         followed = flight.outcome()
         if followed is None:
             return self.get_or_compute(key, compute)
@@ -165,9 +185,10 @@ class CurveCache:
         """
         with self._lock:
             flight = self._flights.get(key)
-        if flight is None:
-            return None
-        await asyncio.wrap_future(flight.finished)
+            if flight is None:
+                return None
+            finished = flight.waiter()
+        await asyncio.wrap_future(finished)
         entry = flight.outcome()
         if entry is not None:
             with self._lock:
