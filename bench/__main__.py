@@ -1,7 +1,8 @@
 """``python -m bench``: measure lrsched against its references and print a markdown table.
 
 Parts (all by default, in this order): ``engine`` (in-process, 1M steps), ``http`` (1M-step
-curves over loopback), ``small`` (1,000-step curves vs ``/healthz`` requests/s), ``cache``
+curves over loopback), ``small`` (1,000-step curves vs ``/healthz`` requests/s), ``ceiling``
+(the same with the engine's, then also the encoding's, work made free), ``cache``
 (concurrent identical requests), ``stream`` (10M values: time and peak RSS), ``sessions``
 (SQLite 1 worker, Redis 2 workers), ``load`` (mixed traffic, 2 workers) and ``bulkhead``
 (session-report latency while 48 heavy curves are in flight; peak and settled RSS). Each part that
@@ -27,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from bench import bulkhead, engine, http, load, sessions
+from bench import bulkhead, ceiling, engine, http, load, sessions, small
 from bench.report import Row, markdown
 from service.allocator import tune_allocator
 
-PARTS = ("engine", "http", "small", "cache", "stream", "sessions", "load", "bulkhead")
+PARTS = ("engine", "http", "small", "ceiling", "cache", "stream", "sessions", "load", "bulkhead")
 
 
 def machine() -> dict[str, Any]:
@@ -81,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     steps = {
         "engine": lambda: reference.update(engine.run(rows, args.quick)),
         "http": lambda: http.big_curves(rows, args.quick, reference),
-        "small": lambda: http.small_curves(rows, args.quick),
+        "small": lambda: small.run(rows, args.quick),
+        "ceiling": lambda: ceiling.run(rows, args.quick),
         "cache": lambda: http.cache(rows, args.quick),
         "stream": lambda: http.streaming(rows, args.quick),
         "sessions": lambda: sessions.run(rows, args.quick),

@@ -1,4 +1,4 @@
-"""Figures over HTTP on loopback: big curves, small-curve throughput, the cache, streaming.
+"""Figures over HTTP on loopback: big curves, the cache, streaming (small curves: bench.small).
 
 Every part starts its own ``python -m service`` (:class:`bench.server.Service`) and talks
 to it with :mod:`bench.client`. Times are request-to-last-byte as the client sees them.
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from bench.client import Connection, closed_loop, request_bytes
+from bench.client import Connection, request_bytes
 from bench.engine import LR, N, naive_numpy, timed
 from bench.report import Row
 from bench.server import Service
@@ -119,77 +119,6 @@ def big_curves(rows: list[Row], quick: bool, reference: dict[str, float]) -> Non
             "of",
             "<= 1.5x",
             as_json <= 1.5 * orjson_time,
-        )
-    )
-
-
-def small_curves(rows: list[Row], quick: bool) -> None:
-    """Requests/s of ``/healthz`` and of a 1,000-step OneCycleLR JSON POST, same worker."""
-    part = "small curves (1 worker, 16 connections)"
-    health = request_bytes("GET", "/healthz")
-    same = request_bytes("POST", "/v1/schedules", curve_body(ONE_CYCLE_1K, 1000))
-
-    async def healthz(connection: Connection, index: int) -> tuple[str, bool]:
-        return "healthz", (await connection.send(health)).status == 200
-
-    async def cached(connection: Connection, index: int) -> tuple[str, bool]:
-        return "cached", (await connection.send(same)).status == 200
-
-    counter = [0]
-
-    async def computed(connection: Connection, index: int) -> tuple[str, bool]:
-        counter[0] += 1  # a sweep: a different max_lr every time, each request a cache miss
-        schedule = ONE_CYCLE_1K | {"max_lr": LR * (1 + counter[0] * 1e-9)}
-        body = curve_body(schedule, 1000)
-        reply = await connection.send(request_bytes("POST", "/v1/schedules", body))
-        return "computed", reply.status == 200
-
-    def count(step: Any, window: float) -> tuple[int, float]:
-        result = asyncio.run(closed_loop(port, 16, step, seconds=window, max_requests=200_000))
-        assert result.error_count == 0, result.errors
-        return result.count, result.seconds
-
-    # The machine is shared: load drifts over seconds. Short windows of each kind, taken in
-    # turn and summed, expose all three to the same drift.
-    rounds, window = (3, 1.0) if quick else (8, 1.0)
-    totals = {"healthz": [0, 0.0], "cached": [0, 0.0], "computed": [0, 0.0]}
-    with Service(workers=1) as service:
-        port = service.port
-        count(healthz, 1.0)  # warm up
-        count(cached, 0.5)
-        for _ in range(rounds):
-            for kind, step in (("healthz", healthz), ("cached", cached), ("computed", computed)):
-                done, elapsed = count(step, window)
-                totals[kind][0] += done
-                totals[kind][1] += elapsed
-    health_rate, cached_rate, computed_rate = (
-        totals[kind][0] / totals[kind][1] for kind in ("healthz", "cached", "computed")
-    )
-    rows.append(Row(part, "/healthz", health_rate, "req/s"))
-    rows.append(
-        Row(
-            part,
-            "OneCycleLR 1,000 steps JSON, distinct (a different max_lr each: computed)",
-            computed_rate,
-            "req/s",
-            "/healthz",
-            health_rate,
-            "of",
-            ">= 0.6x",
-            computed_rate >= 0.6 * health_rate,
-        )
-    )
-    rows.append(
-        Row(
-            part,
-            "OneCycleLR 1,000 steps JSON, identical (cache hit)",
-            cached_rate,
-            "req/s",
-            "/healthz",
-            health_rate,
-            "of",
-            ">= 0.8x",
-            cached_rate >= 0.8 * health_rate,
         )
     )
 

@@ -34,10 +34,16 @@ def free_port() -> int:
 
 
 class Service:
-    """``python -m service --workers N`` on a free loopback port; a context manager."""
+    """``python -m service --workers N`` on a free loopback port; a context manager.
 
-    def __init__(self, workers: int = 1, store: str = "memory", **settings: str) -> None:
+    ``module`` runs another entry point with the same command line (the ceiling part's
+    :mod:`bench.free_work_service`)."""
+
+    def __init__(
+        self, workers: int = 1, store: str = "memory", module: str = "service", **settings: str
+    ) -> None:
         self.workers = workers
+        self.module = module
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
         env = dict(os.environ)
@@ -60,7 +66,7 @@ class Service:
 
     def __enter__(self) -> Service:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "service", "--workers", str(self.workers)],
+            [sys.executable, "-m", self.module, "--workers", str(self.workers)],
             cwd=REPO,
             env=self._env,
             stdout=subprocess.DEVNULL,
