@@ -9,7 +9,7 @@ curves over loopback), ``small`` (1,000-step curves vs ``/healthz`` requests/s),
 needs a server starts ``python -m service`` on 127.0.0.1 (and ``redis-server``) and stops it.
 Everything is bounded in count and time; ``--quick`` shortens every part.
 
-    python -m bench                       # everything, about 3-4 minutes
+    python -m bench                       # everything, about 4-5 minutes
     python -m bench engine http --quick   # some parts, shorter
     python -m bench --json bench.json     # also write the rows as JSON
 """
