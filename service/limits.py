@@ -206,3 +206,9 @@ CACHE_ALIASES = 4096
 """Most raw requests remembered by ``CurveCache.remember`` (least recently used go)."""
 CACHE_ALIAS_BYTES = 4096
 """Largest raw request remembered (bigger ones are validated every time)."""
+
+# --- Remembered cosines (service/engine/fastmath.py) -----------------------------------
+
+COSINES_KEPT = 256
+"""Short runs of cosines remembered by the engine for the next request with the same
+progression (each under ``fastmath.TABLE_MIN`` values: at most 4 MiB in all)."""

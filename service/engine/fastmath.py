@@ -27,6 +27,7 @@ the textbook ``cos(pi * k / T)`` loses digits with the size of ``pi * k``.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from service.limits import COSINES_KEPT
 
 Values = NDArray[np.floating[Any]]
 """A 1-d contiguous float64 or float32 array the kernels write into."""
@@ -154,10 +157,17 @@ def _direct(angles: Progression, n: int, rows: Sequence[Affine]) -> None:
         np.add(scratch, row.alpha, out=row.out[:n], casting="same_kind")
 
 
+@functools.lru_cache(maxsize=COSINES_KEPT)
 def _cosines(angles: Progression, n: int) -> NDArray[np.float64]:
-    r""":math:`\cos\theta_i` for ``i`` in ``range(n)``, one ``np.cos`` per value."""
+    r""":math:`\cos\theta_i` for ``i`` in ``range(n)``, one ``np.cos`` per value; read-only.
+
+    Remembered (short runs only, so at most ``COSINES_KEPT`` arrays of under ``TABLE_MIN``
+    values): a sweep's requests differ in their magnitudes (``max_lr``, ``lr``), not in their
+    progressions, so each request after the first reuses the cosines of its phases.
+    """
     x = angles.x0 + np.arange(n, dtype=np.float64) * angles.dx
     cosines: NDArray[np.float64] = np.cos(angles.angles(x))
+    cosines.setflags(write=False)
     return cosines
 
 

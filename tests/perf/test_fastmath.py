@@ -8,7 +8,9 @@ import mpmath
 import numpy as np
 import pytest
 
-from service.engine import fastmath
+from schemas.requests import ScheduleRequest
+from schemas.schedules import build
+from service.engine import StepRange, compute, fastmath
 from service.engine.fastmath import Affine, Progression
 
 
@@ -158,3 +160,38 @@ def test_bounded_refuses_what_could_overflow() -> None:
     assert not fastmath.bounded(0.1, math.inf)
     assert not fastmath.bounded(math.nan)
     assert not fastmath.bounded(1.7e308)
+
+
+def test_short_run_cosines_are_remembered_read_only_and_equal_fresh_ones() -> None:
+    """A sweep's next request reuses its phases' cosines: the same array, which no caller
+    can write into, equal bit for bit to a fresh computation."""
+    angles = Progression(3.0, 2.0, 997.0)
+    first = fastmath._cosines(angles, 500)
+    assert fastmath._cosines(Progression(3.0, 2.0, 997.0), 500) is first
+    assert not first.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        first[0] = 0.0
+    fresh = np.cos(((3.0 + np.arange(500, dtype=np.float64) * 2.0) / 997.0) * np.pi)
+    np.testing.assert_array_equal(first, fresh)
+    assert fastmath._cosines(Progression(3.0, 2.0, 997.0), 499) is not first
+    other = fastmath._cosines(Progression(3.0, 2.0, 998.0), 500)
+    assert other[1] != first[1]
+
+
+def test_curves_after_a_remembered_progression_are_the_curves_computed_fresh() -> None:
+    """OneCycleLR sweeps (max_lr differs, the progression not) give the values a cold engine
+    gives, whatever was computed before."""
+
+    def curve(max_lr: float) -> tuple[np.ndarray, np.ndarray | None]:
+        spec = {"type": "OneCycleLR", "max_lr": max_lr, "total_steps": 1000}
+        request = ScheduleRequest.model_validate({"schedule": spec, "steps": 1000})
+        result = compute(build(request.schedule, 1), np.array(request.lrs), StepRange(0, 1000, 1))
+        return result.lr, result.momentum
+
+    sweep = (0.1, 0.2, 0.3)
+    warm = [curve(max_lr) for max_lr in sweep]  # the second and third reuse the cosines
+    for max_lr, (lr, momentum) in zip(sweep, warm, strict=True):
+        fastmath._cosines.cache_clear()
+        cold_lr, cold_momentum = curve(max_lr)
+        np.testing.assert_array_equal(lr, cold_lr)
+        np.testing.assert_array_equal(momentum, cold_momentum)
