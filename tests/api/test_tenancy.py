@@ -12,9 +12,11 @@ from fastapi.testclient import TestClient
 import service.api.sessions as session_routes
 from service.config import Settings
 from service.main import create_app
+from service.sessions import access
 from service.store_holder import StoreHolder
 from tests.api.shortcut_checks import never
 
+URL_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 KEY_A, KEY_B = "key-a-7f3c9d", "key-b-41e0aa"
 PLATEAU = {"type": "ReduceLROnPlateau", "patience": 1, "factor": 0.5}
 
@@ -197,3 +199,21 @@ def test_default_quotas_are_sane() -> None:
         30 * 86400,
     )
     assert settings.max_ttl_seconds >= 604800  # the default ttl_seconds is allowed
+
+
+def test_ids_and_tokens_never_start_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command line reads ``--token -x...`` as a missing value: a draw that starts with a
+    dash is drawn again (the CLI's session commands take both as arguments)."""
+    draws = iter(["-first", "-second", "third-", "-fourth", "fifth"])
+    monkeypatch.setattr(access.secrets, "token_urlsafe", lambda size: next(draws))
+    created = _create(_client())
+    assert created.status_code == 201, created.text
+    assert (created.json()["token"], created.json()["id"]) == ("third-", "fifth")
+
+
+def test_unguessable_text_keeps_its_length_and_alphabet() -> None:
+    for size, length in ((16, 22), (32, 43)):
+        texts = {access.unguessable(size) for _ in range(500)}
+        assert len(texts) == 500
+        assert all(len(text) == length and not text.startswith("-") for text in texts)
+        assert all(set(text) <= set(URL_SAFE) for text in texts)
