@@ -89,6 +89,7 @@ async def admit(request: Request, model: ModelField | None = None) -> None:
     content_type = request.headers.get("content-type")
     if not is_json(content_type):
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, _not_json(content_type))
+    _refuse_other_encodings(body)
     if len(body) <= BODY_INLINE_BYTES:
         _refuse(None if quick_pass(body) else scan(body))
         return
@@ -107,6 +108,30 @@ def _checked(body: bytes, model: ModelField | None) -> Any:
     if errors:
         raise RequestValidationError(errors, body=parsed)
     return value
+
+
+def _refuse_other_encodings(body: bytes) -> None:
+    """422 unless ``body`` is UTF-8 without a byte-order mark (RFC 8259's JSON).
+
+    ``json.loads`` would also decode a BOM or UTF-16/32, which the gate's scan of the bytes
+    cannot read: such a body would reach the parser with its nesting and sizes unchecked.
+    """
+    encoding = json.detect_encoding(body)
+    if encoding != "utf-8":
+        raise RequestValidationError(
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ("body", 0),
+                    "msg": "JSON decode error",
+                    "input": {},
+                    "ctx": {
+                        "error": f"the body must be UTF-8 without a byte-order mark "
+                        f"(it reads as {encoding})"
+                    },
+                }
+            ]
+        )
 
 
 def _refuse(problem: BodyProblem | None) -> None:

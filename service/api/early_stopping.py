@@ -14,11 +14,12 @@ from schemas.early_stopping import (
     EarlyStoppingReplayRequest,
     EarlyStoppingReplayResponse,
 )
+from service.api.bodies import GatedRoute
 from service.api.deps import SettingsDep
 from service.engine import early_stopping as engine
 from service.engine import registry
 
-router = APIRouter(prefix="/v1/early-stopping", tags=["early stopping"])
+router = APIRouter(prefix="/v1/early-stopping", tags=["early stopping"], route_class=GatedRoute)
 
 _EXAMPLES: dict[str, Example] = {
     "keras": {

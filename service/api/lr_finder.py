@@ -26,6 +26,7 @@ from schemas.lr_finder import (
 )
 from service import plotting, sessions
 from service.api.auth import Owner
+from service.api.bodies import GatedRoute
 from service.api.deps import AsyncUpdatesDep, StoreDep, TenantDep
 from service.api.plot import FORMATS, Height, Width, negotiate
 from service.api.sessions import (
@@ -41,7 +42,7 @@ from service.api.sessions import (
 from service.engine import lr_finder as engine
 from service.engine import registry
 
-router = APIRouter(prefix="/v1/lr-finder", tags=["lr finder"])
+router = APIRouter(prefix="/v1/lr-finder", tags=["lr finder"], route_class=GatedRoute)
 
 _NOT_A_FINDER = "not an LR range test session"
 

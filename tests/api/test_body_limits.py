@@ -5,18 +5,21 @@ alike."""
 
 from __future__ import annotations
 
+import codecs
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import service.api.schedules as schedule_routes
 import service.jsonscan as jsonscan
+from service.api.bodies import GatedRoute
 from service.config import Settings
 from service.limits import (
     BODY_INLINE_BYTES,
@@ -190,6 +193,69 @@ def test_every_body_route_passes_the_gate(client: TestClient, url: str) -> None:
     ]
     many = {"metrics": [0] * (BODY_MAX_ITEMS + 1)}
     assert refusal(post(client, url, many), 413, "items") == ["body", "metrics"]
+
+
+ENCODINGS = {
+    "utf-8-sig": lambda text: codecs.BOM_UTF8 + text.encode(),
+    "utf-16": lambda text: text.encode("utf-16"),
+    "utf-16-le": lambda text: text.encode("utf-16-le"),
+    "utf-32": lambda text: text.encode("utf-32"),
+}
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODINGS))
+@pytest.mark.parametrize(
+    "text",
+    [
+        nested_lists(5000).decode(),  # past the depth limit, and past BODY_INLINE_BYTES
+        json.dumps({"metrics": [0.5] * (BODY_MAX_ITEMS + 1)}),
+        json.dumps({"schedule": STEP_LR, "steps": 10}),  # small and valid but for the encoding
+    ],
+    ids=["deep", "many-items", "small"],
+)
+@pytest.mark.parametrize("url", [CURVE, "/v1/plateau/replay", "/v1/early-stopping/replay"])
+def test_a_body_the_scan_cannot_read_is_422_not_parsed(
+    client: TestClient, url: str, text: str, encoding: str
+) -> None:
+    """A byte-order mark or UTF-16/32 once hid a body from the gate's byte scan, and
+    ``json.loads`` then decoded it: a RecursionError (500) or a million items parsed."""
+    response = post(client, url, ENCODINGS[encoding](text))
+    assert response.status_code == 422, response.text[:300]
+    [error] = response.json()["detail"]
+    assert (error["type"], error["loc"]) == ("json_invalid", ["body", 0])
+    assert f"reads as {encoding}" in error["ctx"]["error"]
+
+
+@pytest.mark.parametrize("size", [10, BODY_INLINE_BYTES])  # parsed by FastAPI / by the gate
+def test_utf8_text_beyond_ascii_is_still_json(client: TestClient, size: int) -> None:
+    body = {"schedule": STEP_LR, "steps": 3, "é": "ü" * size}
+    response = post(client, CURVE, json.dumps(body, ensure_ascii=False).encode())
+    assert response.status_code == 422, response.text[:300]
+    [error] = response.json()["detail"]
+    assert (error["type"], error["loc"]) == ("extra_forbidden", ["body", "é"])
+    assert error["input"].startswith("ü" * min(size, 50))  # long inputs are shortened
+
+
+def api_routes(routes: Sequence[Any]) -> Iterator[APIRoute]:
+    """Every :class:`APIRoute` of an app, inside included routers too."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):
+            yield from api_routes(route.original_router.routes)
+
+
+def test_every_route_with_a_body_is_gated() -> None:
+    """The early-stopping and LR range test routers once had no gate: a body of two
+    million metrics was parsed and validated whole."""
+    app = create_app(Settings(store="memory"))
+    with_bodies = {
+        route.path: isinstance(route, GatedRoute)
+        for route in api_routes(app.routes)
+        if route.body_field is not None
+    }
+    assert "/v1/early-stopping/replay" in with_bodies and "/v1/lr-finder" in with_bodies
+    assert all(with_bodies.values()), with_bodies
 
 
 def test_the_report_route_passes_the_gate(client: TestClient) -> None:
