@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -72,6 +73,14 @@ class LrFinderCreate(BaseModel):
             raise PydanticCustomError(
                 "end_lr_not_above_start_lr",
                 "end_lr={end_lr} must be greater than start_lr={start_lr}",
+                {"end_lr": end_lr, "start_lr": start_lr},
+            )
+        if start_lr is not None and not math.isfinite(end_lr / start_lr):
+            # The exponential steps are start_lr * (end_lr / start_lr) ** fraction.
+            raise PydanticCustomError(
+                "end_lr_ratio_overflow",
+                "end_lr / start_lr ({end_lr} / {start_lr}) overflows a float64: the range "
+                "test's learning rates could not be computed",
                 {"end_lr": end_lr, "start_lr": start_lr},
             )
         return end_lr

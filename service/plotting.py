@@ -241,8 +241,10 @@ class RangeTest:
 
 def render_range_test(test: RangeTest, fmt: Format) -> bytes:
     """Loss against lr on a log x axis: the raw loss faint, the smoothed loss solid, each
-    suggestion a marker on the smoothed curve (SVG ids ``suggestion-<n>``). Non-finite
-    losses are left out (gaps)."""
+    suggestion a marker on the smoothed curve (SVG ids ``suggestion-<n>``). Losses that are
+    not finite or past ``DRAWABLE`` in magnitude are left out (gaps), and so are steps and
+    suggestions whose lr is outside ``[1 / DRAWABLE, DRAWABLE]``: the losses are whatever
+    the trainers reported."""
     require()
     import matplotlib
 
@@ -254,13 +256,17 @@ def render_range_test(test: RangeTest, fmt: Format) -> bytes:
         axes.set_xlabel("learning rate")
         axes.set_ylabel("loss")
         axes.grid(True, alpha=0.3)
-        finite = np.isfinite
-        raw = np.where(finite(test.loss), test.loss, np.nan)
-        smoothed = np.where(finite(test.smoothed), test.smoothed, np.nan)
-        axes.plot(test.lr, raw, "-", color="C0", alpha=0.3, label="loss", gid="loss")
-        axes.plot(test.lr, smoothed, "-", color="C0", label="smoothed loss", gid="smoothed")
+        lrs = np.asarray(test.lr, dtype=np.float64)
+        shown = _on_log_axis(lrs)
+        lrs = lrs[shown]
+        raw = _drawable(np.asarray(test.loss, dtype=np.float64)[shown])
+        smoothed = _drawable(np.asarray(test.smoothed, dtype=np.float64)[shown])
+        axes.plot(lrs, raw, "-", color="C0", alpha=0.3, label="loss", gid="loss")
+        axes.plot(lrs, smoothed, "-", color="C0", label="smoothed loss", gid="smoothed")
         for index, (name, lr) in enumerate(test.suggestions):
-            y = np.interp(np.log(lr), np.log(test.lr), smoothed) if len(test.lr) else np.nan
+            if not _on_log_axis(np.float64(lr)):
+                continue
+            y = np.interp(np.log(lr), np.log(lrs), smoothed) if len(lrs) else np.nan
             axes.plot(
                 [lr],
                 [y],
@@ -271,6 +277,17 @@ def render_range_test(test: RangeTest, fmt: Format) -> bytes:
             )
         axes.legend(fontsize="small", loc="best")
         return _saved(figure, fmt)
+
+
+def _drawable(values: FloatArray) -> FloatArray:
+    """``values`` with those matplotlib cannot place (not finite, or past ``DRAWABLE`` in
+    magnitude) replaced by NaN, which it leaves out."""
+    return np.where(np.abs(values) <= DRAWABLE, values, np.nan)
+
+
+def _on_log_axis(values: Any) -> Any:
+    """Which ``values`` a log axis can place: within ``[1 / DRAWABLE, DRAWABLE]``."""
+    return (values >= 1 / DRAWABLE) & (values <= DRAWABLE)
 
 
 def _figure(width: int, height: int) -> Figure:

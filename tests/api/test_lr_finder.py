@@ -111,6 +111,8 @@ def test_a_report_that_skips_ahead_is_409_naming_the_step(memory_client: TestCli
     [
         ({"start_lr": 1e-3, "end_lr": 1e-3}, "end_lr"),
         ({"start_lr": 1e-3, "end_lr": 1e-4}, "end_lr"),
+        ({"start_lr": 1e-10, "end_lr": 1e300}, "end_lr"),  # the ratio overflows
+        ({"start_lr": 5e-324, "end_lr": 1.0, "mode": "linear"}, "end_lr"),
         ({"num_steps": MAX_LR_FINDER_STEPS + 1}, "num_steps"),
         ({"num_steps": 1}, "num_steps"),
         ({"start_lr": 0.0}, "start_lr"),
@@ -126,6 +128,19 @@ def test_bad_options_are_a_422_naming_the_field(
     response = memory_client.post("/v1/lr-finder", json=body)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", field]
+
+
+def test_the_widest_range_has_a_finite_lr_at_every_step(memory_client: TestClient) -> None:
+    """end_lr / start_lr just under float64's maximum: every step's lr is a number (an
+    overflowing ratio once gave ``"lr": null`` and then a 500 on every read)."""
+    options = {"start_lr": 1e-300, "end_lr": 1.7e8, "num_steps": 3}
+    finder = Finder(memory_client, **options)
+    lrs = [finder.report(k, 1.0).json()["lr"] for k in range(2)]
+    view = memory_client.get(f"/v1/lr-finder/{finder.id}", headers=finder.headers)
+    assert view.status_code == 200
+    config = LrFinderConfig(**options)
+    assert lrs + [view.json()["lr"]] == [lr_at(config, 1), lr_at(config, 2), lr_at(config, 2)]
+    assert lr_at(config, 2) == pytest.approx(1.7e8)
 
 
 def test_a_plateau_session_is_not_a_range_test(memory_client: TestClient) -> None:
@@ -189,6 +204,23 @@ def test_the_plot_is_loss_against_log_lr_with_every_suggestion_marked(
     assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
     refused = memory_client.get(url, headers={**finder.headers, "Accept": "text/csv"})
     assert refused.status_code == 406
+
+
+@pytest.mark.parametrize("losses", [[1e308], [1e308, 1e308], [-1e308, 1e308, 2.0]])
+@pytest.mark.parametrize("accept", ["image/svg+xml", "image/png"])
+def test_losses_matplotlib_cannot_place_are_left_out_of_the_plot(
+    memory_client: TestClient, losses: list[float], accept: str
+) -> None:
+    """A loss near float64's maximum once made matplotlib's ticks fail (a 500)."""
+    pytest.importorskip("matplotlib")
+    finder = Finder(memory_client, start_lr=1e-300, end_lr=1.7e8, num_steps=20)
+    for k, loss in enumerate(losses):
+        finder.report(k, loss)
+    response = memory_client.get(
+        f"/v1/lr-finder/{finder.id}/plot", headers={**finder.headers, "Accept": accept}
+    )
+    assert response.status_code == 200, response.text[:300]
+    assert response.headers["content-type"] == accept
 
 
 def test_range_tests_belong_to_their_api_key_and_count_in_its_quota() -> None:
