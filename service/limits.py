@@ -212,3 +212,10 @@ CACHE_ALIAS_BYTES = 4096
 COSINES_KEPT = 256
 """Short runs of cosines remembered by the engine for the next request with the same
 progression (each under ``fastmath.TABLE_MIN`` values: at most 4 MiB in all)."""
+
+
+# --- Session store threads (service/stores/base.py) ------------------------------------
+
+STORE_THREADS = 16
+"""Threads per worker for blocking session-store calls (SQLite, memory): a pool of their own,
+apart from the one FastAPI runs synchronous routes on, so reports never wait behind those."""

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Body, Header, HTTPException, Response, status
+from fastapi import APIRouter, Body, Header, HTTPException, Request, Response, status
 from fastapi.openapi.models import Example
 
 from schemas.lr_finder import (
@@ -39,6 +39,7 @@ from service.api.sessions import (
     creation_route,
     store_new_session,
 )
+from service.curve_pool import curve_pool
 from service.engine import lr_finder as engine
 from service.engine import registry
 
@@ -165,8 +166,13 @@ def read_lr_finder(record: SessionDep) -> LrFinderView:
 def read_result(record: SessionDep, store: StoreDep) -> LrFinderResult:
     """Every decided step's lr, combined loss and smoothed loss, and the suggestions of
     fastai, Lightning and torch-lr-finder on that curve (each library's own rule)."""
+    _, config = _finder(record)
+    return _result(record, store.history(record.id, 0, config.num_steps))
+
+
+def _result(record: Any, rows: list[tuple[int, bytes]]) -> LrFinderResult:
+    """The result of the range test ``record``, from its ``rows`` of history."""
     session, config = _finder(record)
-    rows = store.history(record.id, 0, config.num_steps)
     lrs, losses, smoothed = _curve(config, [sessions.decode_decision(row) for _, row in rows])
     suggested = engine.suggest(lrs, smoothed, config.num_steps)
     finder = session.finder
@@ -214,11 +220,13 @@ def _curve(
         200: {"content": {media: {} for media in FORMATS}, "description": "The picture."},
         406: {"description": "Accept names neither SVG nor PNG."},
         501: {"description": "matplotlib is not installed."},
+        503: {"description": "The curve pool admits no more work now (`Retry-After`)."},
     },
 )
-def plot_result(
+async def plot_result(
+    http: Request,
     record: SessionDep,
-    store: StoreDep,
+    updates: AsyncUpdatesDep,
     width: Width = 800,
     height: Height = 450,
     accept: Annotated[str | None, Header()] = None,
@@ -231,7 +239,20 @@ def plot_result(
         plotting.require()
     except plotting.PlottingUnavailable as error:
         raise HTTPException(status.HTTP_501_NOT_IMPLEMENTED, str(error)) from None
-    result = read_result(record, store)
+    _, config = _finder(record)
+    rows = await updates.history_async(record.id, 0, config.num_steps)
+    # Drawn on the curve pool, admitted like a curve plot: never on the threads that
+    # synchronous routes share, and never more at once than the pool admits.
+    ticket = curve_pool(http).admit(http, config.num_steps)
+    try:
+        picture = await ticket.run(_drawn, _result(record, rows), width, height, media_type)
+    finally:
+        ticket.close()
+    return Response(picture, media_type=media_type)
+
+
+def _drawn(result: LrFinderResult, width: int, height: int, media_type: str) -> bytes:
+    """The plot of ``result`` as ``media_type``."""
     suggested = {
         **{f"fastai {k}": v for k, v in result.suggestions.fastai.model_dump().items()},
         "lightning": result.suggestions.lightning,
@@ -245,7 +266,7 @@ def plot_result(
         width=width,
         height=height,
     )
-    return Response(plotting.render_range_test(test, FORMATS[media_type]), media_type=media_type)
+    return plotting.render_range_test(test, FORMATS[media_type])
 
 
 @router.delete(

@@ -10,13 +10,18 @@ replica sharing the store. Every store runs the same contract suite
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, cast
 
+import anyio
 import anyio.to_thread
+
+from service.limits import STORE_THREADS
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -204,7 +209,23 @@ class ThreadedUpdates:
 
 
 def _in_thread(function: Callable[..., R], *args: Any) -> Awaitable[R]:
-    return anyio.to_thread.run_sync(function, *args)
+    return anyio.to_thread.run_sync(function, *args, limiter=_store_limiter())
+
+
+_LIMITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _store_limiter() -> anyio.CapacityLimiter:
+    """The threads of this event loop's store calls (``STORE_THREADS``): their own, so a
+    session report never queues behind the shared pool that runs synchronous routes (an
+    LR range test's result or plot, a readiness probe)."""
+    loop = asyncio.get_running_loop()
+    limiter = _LIMITERS.get(loop)
+    if limiter is None:
+        limiter = _LIMITERS[loop] = anyio.CapacityLimiter(STORE_THREADS)
+    return limiter
 
 
 def async_updates(store: SessionStore) -> AsyncUpdates:

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
 
 from service.config import Settings
@@ -221,6 +222,25 @@ def test_losses_matplotlib_cannot_place_are_left_out_of_the_plot(
     )
     assert response.status_code == 200, response.text[:300]
     assert response.headers["content-type"] == accept
+
+
+def test_the_plot_is_drawn_on_the_curve_pool_and_admitted_by_it() -> None:
+    """45 plots at once once held the threads session calls shared for seconds; now each
+    takes a place on the curve pool, and past its places a plot is a 503 like a curve."""
+    pytest.importorskip("matplotlib")
+    with TestClient(create_app(Settings(store="memory", curve_jobs=1))) as client:
+        finder = Finder(client, **OPTIONS)
+        finder.report(0, 2.0)
+        url = f"/v1/lr-finder/{finder.id}/plot"
+        held = client.app.state.curve_pool.admit(Request({"type": "http"}), 10)  # type: ignore[attr-defined]
+        try:
+            refused = client.get(url, headers=finder.headers)
+        finally:
+            held.close()
+        assert refused.status_code == 503 and "Retry-After" in refused.headers
+        assert "LRSCHED_CURVE_JOBS" in refused.text
+        drawn = client.get(url, headers=finder.headers)
+        assert drawn.status_code == 200 and 'id="smoothed"' in drawn.text
 
 
 def test_range_tests_belong_to_their_api_key_and_count_in_its_quota() -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+import anyio.to_thread
 import pytest
 
 from service.stores import (
@@ -513,3 +514,34 @@ def test_an_exception_in_an_awaited_update_changes_nothing(harness: Harness) -> 
         _run(updates, updates.update_async(SID, refuse))
     assert _run(updates, updates.update_async(SID, increment)) == 6
     assert _run(updates, updates.history_async(SID, 6, 1)) == [(6, history_row(6))]
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_blocking_store_calls_do_not_wait_for_the_threads_routes_share(
+    kind: str, tmp_path: Path
+) -> None:
+    """A session report once queued behind LR range test plots on anyio's default thread
+    limiter (40 threads shared with every synchronous route). With that limiter full, a
+    blocking store's update and history still run, on threads of their own."""
+    store = MemoryStore() if kind == "memory" else SQLiteStore(str(tmp_path / "s.db"))
+    store.create(counter_session(SID))
+    release = threading.Event()
+
+    async def main() -> tuple[int | None, list[tuple[int, bytes]]]:
+        shared = anyio.to_thread.current_default_thread_limiter()
+        shared.total_tokens = 1
+        occupied = asyncio.ensure_future(anyio.to_thread.run_sync(release.wait))
+        await asyncio.sleep(0.05)
+        assert shared.borrowed_tokens == 1
+        updates = async_updates(store)
+        try:
+            async with asyncio.timeout(10):
+                applied = await updates.update_async(SID, increment)
+                return applied, await updates.history_async(SID, 0, 10)
+        finally:
+            release.set()
+            await occupied
+
+    applied, rows = run_in_fresh_loop(main())
+    assert applied == 1 and rows == [(1, history_row(1))]
+    assert count(store.get(SID).document) == 1  # type: ignore[union-attr]
