@@ -128,6 +128,14 @@ def matches(if_none_match: str | None, tag: str) -> bool:
     return any(c == "*" or c.removeprefix("W/") == tag for c in candidates)
 
 
+def is_wildcard(if_none_match: str | None) -> bool:
+    """Whether an ``If-None-Match`` header holds ``*``, which matches any answer that exists:
+    the routes compute before answering it 304, so a request they refuse is still refused."""
+    if not if_none_match:
+        return False
+    return "*" in (candidate.strip() for candidate in if_none_match.split(","))
+
+
 SLICE_BYTES = 1 << 20
 """Largest piece of a whole body handed to the server at once (see :class:`SlicedResponse`)."""
 

@@ -218,14 +218,17 @@ async def plot_schedule(
     canonical = f"{request.model_dump_json()}|{scale}|{width}x{height}".encode()
     tag = encoding.etag(canonical, media_type, "lr", f"{schedules.VERSION}/{plotting.version()}")
     headers = {"ETag": tag, "Vary": "Accept"}
-    if encoding.matches(if_none_match, tag):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    unchanged = Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    if encoding.matches(if_none_match, tag) and not encoding.is_wildcard(if_none_match):
+        return unchanged
     picture = _Picture(curves, roots, request.lrs, steps, scale, width, height, media_type)
     ticket = curve_pool(http).admit(http, len(curves) * len(request.lrs) * len(steps))
     try:
         body = await ticket.run(picture.draw)
     finally:
         ticket.close()
+    if encoding.is_wildcard(if_none_match):  # `*` matches only a picture that exists
+        return unchanged
     return Response(body, media_type=media_type, headers=headers)
 
 

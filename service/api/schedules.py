@@ -213,9 +213,10 @@ async def _answer(request: ScheduleRequest, http: Request, raw: bytes | None = N
     pooled = streamed or not (inline or cached is not None)
     ticket = curve_pool(http).admit(http, values) if pooled else None
     try:
-        if if_none_match and cached is None:
-            # A request the engine refuses is a 422 even with If-None-Match: *.
-            await run(ticket, job.work)
+        if encoding.is_wildcard(if_none_match) and cached is None and not streamed:
+            cached = (await run(ticket, cache.get_or_compute, tag, job.encoded))[0]
+        elif if_none_match and cached is None:
+            await run(ticket, job.work)  # an engine refusal is a 422 even with If-None-Match
         if encoding.matches(if_none_match, tag):
             return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
         if streamed:

@@ -127,6 +127,39 @@ def test_same_canonical_request_has_same_strong_etag_and_304(client: TestClient)
     assert weak.status_code == 304
 
 
+REFUSED_WHEN_COMPUTED = [
+    ({"schedule": {"type": "LambdaLR", "lr_lambda": "1/epoch"}, "steps": 10}, {}),
+    ({"schedule": {"type": "StepLR", "step_size": 3}, "steps": 10}, {"series": "momentum"}),
+]
+
+
+@pytest.mark.parametrize(("body", "params"), REFUSED_WHEN_COMPUTED, ids=["zero-division", "series"])
+def test_if_none_match_star_does_not_hide_a_refusal(
+    client: TestClient, body: dict[str, Any], params: dict[str, str]
+) -> None:
+    """``*`` matches any answer that exists; a request refused when computed has none
+    (it was answered 304 once)."""
+    accept = {"Accept": "application/x-npy"}
+    plain = client.post("/v1/schedules", json=body, params=params, headers=accept)
+    starred = client.post(
+        "/v1/schedules", json=body, params=params, headers=accept | {"If-None-Match": "*"}
+    )
+    assert plain.status_code == starred.status_code == 422
+    assert starred.json() == plain.json()
+
+
+def test_if_none_match_star_on_a_curve_that_exists_is_304_and_computes_it(
+    client: TestClient,
+) -> None:
+    body = {"schedule": {"type": "StepLR", "step_size": 7}, "lr": 0.25, "steps": 12}
+    starred = post(client, body, headers={"If-None-Match": "*"})
+    assert starred.status_code == 304 and starred.content == b""
+    tag = starred.headers["etag"]
+    answered = post(client, body)
+    assert answered.headers["etag"] == tag
+    assert answered.json()["lr"] == [[0.25] * 7 + [0.025] * 5]
+
+
 def test_etag_differs_between_requests_and_representations(client: TestClient) -> None:
     body = {"schedule": {"type": "StepLR", "step_size": 3}, "steps": 10}
     tags = {

@@ -224,6 +224,16 @@ def test_etag_and_304(client: TestClient) -> None:
     assert again.status_code == 304 and again.content == b""
 
 
+def test_if_none_match_star_does_not_hide_a_refusal(client: TestClient) -> None:
+    refused = {"schedule": {"type": "LambdaLR", "lr_lambda": "1/epoch"}, "steps": 10}
+    plain = post(client, refused)
+    starred = post(client, refused, headers={"If-None-Match": "*"})
+    assert plain.status_code == starred.status_code == 422
+    assert starred.json() == plain.json()
+    drawn = post(client, {"schedule": STEP, "steps": 30}, headers={"If-None-Match": "*"})
+    assert drawn.status_code == 304 and drawn.content == b""
+
+
 def test_501_without_matplotlib_while_the_rest_works(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
