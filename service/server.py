@@ -6,7 +6,9 @@ it answers every request 503 once ``LRSCHED_LIMIT_CONCURRENCY`` connections are 
 not. :class:`GuardedProtocol` (what ``python -m service`` serves with, as ``PROTOCOL``):
 
 - closes a connection whose request line and headers are not complete
-  ``LRSCHED_HEADER_TIMEOUT_SECONDS`` after it opened or after the request's first byte;
+  ``LRSCHED_HEADER_TIMEOUT_SECONDS`` after it opened or after the first byte that came once
+  the previous request was answered (empty lines included: the parser skips them silently,
+  and uvicorn's keep-alive timer stops at any byte);
 - answers 431 and closes when a request head passes :data:`~service.limits.MAX_HEAD_BYTES`
   (counted as sent: every header's ``": "`` and CRLF too) or
   :data:`~service.limits.MAX_HEADERS` header fields;
@@ -87,6 +89,13 @@ class GuardedProtocol(HttpToolsProtocol):
         self._head_fields = 0
         if self._head_timer is None:
             self._arm_head_timer()
+
+    def data_received(self, data: bytes) -> None:
+        if self.idle_since is not None and self._head_timer is None:
+            # Bytes after the last answer (a new head, or only empty lines, which start no
+            # request): the head timer runs again, as uvicorn's keep-alive timer just stopped.
+            self._arm_head_timer()
+        super().data_received(data)
 
     def on_url(self, url: bytes) -> None:
         if not self.url:  # the target's first bytes: the method is parsed by now

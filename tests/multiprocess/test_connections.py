@@ -154,9 +154,8 @@ def exchange(port: int, request: bytes) -> bytes:
 
 
 def head(fields: int, *, value: bytes = b"") -> bytes:
-    """A GET /healthz head of ``fields`` header fields (Host, Connection and ``fields - 2``
-    empty or ``value`` X fields), asking
-    the server to close the connection after answering."""
+    """A GET /healthz head of ``fields`` header fields (Host, Connection: close and
+    ``fields - 2`` X fields, empty or of ``value``)."""
     return (
         b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
         + b"".join(b"X:" + value + b"\r\n" for _ in range(fields - 2))
@@ -195,3 +194,50 @@ def test_the_head_limit_counts_every_header_line_as_sent(services: Services) -> 
     request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + fields + b"\r\n"
     assert 250 * (4 + 256) + 100 < MAX_HEAD_BYTES < len(request)
     assert exchange(service.port, request).startswith(b"HTTP/1.1 431 ")
+
+
+def test_empty_lines_after_a_request_do_not_keep_the_connection_open(
+    services: Services,
+) -> None:
+    """After one answered request, a CRLF every 0.2 s (the parser skips empty lines before a
+    request line without starting a request, and each one stopped uvicorn's keep-alive timer)
+    held the connection forever: now it is closed after the head timeout."""
+    service = services.start(
+        "memory",
+        env={"LRSCHED_HEADER_TIMEOUT_SECONDS": "1", "LRSCHED_KEEP_ALIVE_SECONDS": "60"},
+    )
+    with socket.create_connection(("127.0.0.1", service.port)) as connection:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        connection.settimeout(5)
+        answer = connection.recv(4096)
+        while not answer.endswith(b"}"):
+            answer += connection.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        closed = False
+        while not closed and time.monotonic() - started < 10:
+            try:
+                connection.sendall(b"\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            closed = closed_by_server(connection, 0.2)
+        elapsed = time.monotonic() - started
+    assert closed
+    assert 0.8 < elapsed < 5
+
+
+def test_a_request_after_empty_lines_is_still_answered(services: Services) -> None:
+    """Empty lines before a request line are allowed (RFC 9112 2.2): the request that follows
+    them in time is answered on the same connection."""
+    service = services.start("memory", env={"LRSCHED_HEADER_TIMEOUT_SECONDS": "2"})
+    with socket.create_connection(("127.0.0.1", service.port)) as connection:
+        connection.settimeout(5)
+        for _ in range(2):
+            connection.sendall(b"\r\n")
+            time.sleep(0.2)
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = connection.recv(4096)
+            while not answer.endswith(b"}"):
+                answer += connection.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 200")
