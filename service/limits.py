@@ -10,8 +10,14 @@ from __future__ import annotations
 # --- Connections and curve admission (service/server.py, service/curve_pool.py) -------------
 
 MAX_HEAD_BYTES = 64 * 1024
-"""Most bytes of request line and headers one request may send; more: 431 and the
-connection is closed (uvicorn's httptools protocol has no limit of its own)."""
+"""Most bytes of request line and headers one request may send, counted as on the wire (each
+header's name and value plus ``": "`` and CRLF, the request line's method, version and CRLF);
+more: 431 and the connection is closed (uvicorn's httptools protocol has no limit of its
+own)."""
+MAX_HEADERS = 256
+"""Most header fields one request may send; more: 431 and the connection is closed, as past
+``MAX_HEAD_BYTES`` (each header costs uvicorn about a microsecond on the event loop, empty or
+not)."""
 
 HEALTH_PATHS = frozenset({"/healthz"})
 """Liveness routes answered even when the connection limit is reached."""

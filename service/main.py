@@ -20,7 +20,7 @@ from service.api.auth import require_api_key
 from service.api_docs import mount_api_docs
 from service.config import Settings, env_name, get_settings
 from service.curve_pool import CurvePool
-from service.middleware import ObservabilityMiddleware
+from service.middleware import BodyLimitMiddleware, ObservabilityMiddleware
 from service.playground import mount_playground
 from service.security import SecurityHeadersMiddleware
 from service.store_holder import StoreHolder
@@ -79,7 +79,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Learning-rate schedules as a service.",
         description=_DESCRIPTION,
-        max_body_size=settings.max_body_bytes,
         lifespan=_lifespan(holder, pool),
         docs_url=None,  # served from local assets by mount_api_docs, not from a CDN
         redoc_url=None,
@@ -142,9 +141,11 @@ def _include_routers(app: FastAPI) -> None:
 
 
 def _add_middleware(app: FastAPI, settings: Settings) -> None:
-    """The middleware stack, added innermost first: timeout, CORS (when origins are
+    """The middleware stack, added innermost first: the body limit (its 413 is the
+    HTTPException handler's JSON, as any other error), timeout, CORS (when origins are
     configured), security headers, then observability outermost, so that every request
-    gets an id, a log line and metrics, 504s included."""
+    gets an id, a log line and metrics, 504s and 413s included."""
+    app.add_middleware(BodyLimitMiddleware, max_body_size=settings.max_body_bytes)
     app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout_seconds)
     if settings.cors_origin_list:
         app.add_middleware(

@@ -1,4 +1,5 @@
-"""ASGI middleware: request ids, the access log and HTTP metrics, for every request."""
+"""ASGI middleware: request ids, the access log and HTTP metrics, for every request; the
+request body limit."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 import uuid
 from typing import Any
 
+from starlette.middleware.body_limit import RequestBodyLimitResponder
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import metrics
@@ -34,6 +36,37 @@ class HTTPMiddleware:
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one HTTP request (call ``self.app`` with a wrapped ``send``, typically)."""
         raise NotImplementedError
+
+
+class BodyLimitMiddleware(HTTPMiddleware):
+    """Starlette's request body limit (``RequestBodyLimitMiddleware``, what
+    ``FastAPI(max_body_size=...)`` installs), with every 413 answered by the application.
+
+    Starlette's limit raises its 413 ``HTTPException`` when the body is read past
+    ``max_body_size`` (a declared Content-Length over it: at the first read), which the
+    application's HTTPException handler answers as JSON ``{"detail": "Content Too Large"}``
+    with the headers of every other error. But for a declared Content-Length over the limit
+    Starlette also replaced whatever response then started, that JSON included, with its own
+    text/plain 413, without the security headers and ``X-Request-ID``: here responses pass
+    untouched. A route that never reads the body answers as it would without one.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_size: int) -> None:
+        super().__init__(app)
+        self.max_body_size = max_body_size
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _PassingResponder(self.app, self.max_body_size)(scope, receive, send)
+
+
+class _PassingResponder(RequestBodyLimitResponder):
+    """Starlette's responder: it counts and refuses the body as read, and sends responses
+    as they are."""
+
+    async def send_with_limit(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.response_started = True
+        await self.send(message)
 
 
 class ObservabilityMiddleware(HTTPMiddleware):

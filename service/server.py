@@ -6,8 +6,12 @@ it answers every request 503 once ``LRSCHED_LIMIT_CONCURRENCY`` connections are 
 not. :class:`GuardedProtocol` (what ``python -m service`` serves with, as ``PROTOCOL``):
 
 - closes a connection whose request line and headers are not complete
-  ``LRSCHED_HEADER_TIMEOUT_SECONDS`` after it opened or after the request's first byte;
-- answers 431 and closes when a request head passes :data:`~service.limits.MAX_HEAD_BYTES`;
+  ``LRSCHED_HEADER_TIMEOUT_SECONDS`` after it opened or after the first byte that came once
+  the previous request was answered (empty lines included: the parser skips them silently,
+  and uvicorn's keep-alive timer stops at any byte);
+- answers 431 and closes when a request head passes :data:`~service.limits.MAX_HEAD_BYTES`
+  (counted as sent: every header's ``": "`` and CRLF too) or
+  :data:`~service.limits.MAX_HEADERS` header fields;
 - at the connection limit, closes the connection idle the longest (no request in progress)
   to make room for a new one, and always answers ``GET /healthz`` (the liveness probe),
   even when no room can be made.
@@ -24,10 +28,16 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from service.config import get_settings
-from service.limits import HEALTH_PATHS, MAX_HEAD_BYTES
+from service.limits import HEALTH_PATHS, MAX_HEAD_BYTES, MAX_HEADERS
 
 PROTOCOL = "service.server:GuardedProtocol"
 """The ``http=`` argument of uvicorn (an import string, so spawned workers can load it)."""
+
+_LINE_BYTES = len(b"  HTTP/1.1\r\n") + len(b"\r\n")
+"""Bytes of a head besides the method, the target and the header fields: the request line's
+spaces, version and CRLF, and the empty line that ends the head."""
+_FIELD_BYTES = len(b": \r\n")
+"""Bytes of a header field besides its name and value."""
 
 _TOO_LARGE_BODY = b"request line and headers too big"
 _TOO_LARGE = (
@@ -56,6 +66,7 @@ class GuardedProtocol(HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_bytes = 0
+        self._head_fields = 0
         self._head_too_big = False
         self.idle_since: float | None = None
         """Loop time since when no request is in progress (None: one is)."""
@@ -74,16 +85,27 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.idle_since = None
-        self._head_bytes = 0
+        self._head_bytes = _LINE_BYTES
+        self._head_fields = 0
         if self._head_timer is None:
             self._arm_head_timer()
 
+    def data_received(self, data: bytes) -> None:
+        if self.idle_since is not None and self._head_timer is None:
+            # Bytes after the last answer (a new head, or only empty lines, which start no
+            # request): the head timer runs again, as uvicorn's keep-alive timer just stopped.
+            self._arm_head_timer()
+        super().data_received(data)
+
     def on_url(self, url: bytes) -> None:
-        self._count_head(url)
+        if not self.url:  # the target's first bytes: the method is parsed by now
+            self._count_head(len(self.parser.get_method()))
+        self._count_head(len(url))
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(name, value)
+        self._head_fields += 1
+        self._count_head(len(name) + len(value) + _FIELD_BYTES)
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
@@ -108,10 +130,11 @@ class GuardedProtocol(HttpToolsProtocol):
         self.transport.write(_TOO_LARGE)
         self.transport.close()
 
-    def _count_head(self, *parts: bytes) -> None:
-        """Raise (the parser then refuses the request: 431) past MAX_HEAD_BYTES."""
-        self._head_bytes += sum(len(part) for part in parts)
-        if self._head_bytes > MAX_HEAD_BYTES:
+    def _count_head(self, size: int) -> None:
+        """Raise (the parser then refuses the request: 431) past MAX_HEAD_BYTES or
+        MAX_HEADERS, so a long head is not parsed to its end."""
+        self._head_bytes += size
+        if self._head_bytes > MAX_HEAD_BYTES or self._head_fields > MAX_HEADERS:
             self._head_too_big = True
             raise ValueError("request head too big")
 

@@ -137,3 +137,27 @@ def test_a_client_that_disconnects_mid_body_is_counted_as_499_not_500(service: S
     assert "Traceback" not in log and '"level":"error"' not in log
     lines = [line for line in log.splitlines() if '"status":499' in line]
     assert lines and all('"level":"info"' in line for line in lines)
+
+
+def test_a_declared_body_over_the_limit_is_a_json_413_before_it_is_sent(service: Service) -> None:
+    """A Content-Length past LRSCHED_MAX_BODY_BYTES (16 MiB here) is refused at once, as the
+    API's JSON error with the headers of every other answer (it was text/plain)."""
+    head = (
+        "POST /v1/schedules HTTP/1.1\r\n"
+        f"Host: {HOST}\r\nContent-Type: application/json\r\nContent-Length: {17 << 20}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    with socket.create_connection((HOST, service.port)) as sock:
+        sock.settimeout(5)
+        sock.sendall(head.encode() + b'{"schedule": {"type": "StepLR", "step_size": 2}')
+        answer = b""
+        while not answer.endswith(b'{"detail":"Content Too Large"}'):
+            chunk = sock.recv(4096)
+            assert chunk, answer
+            answer += chunk
+    status, _, headers = answer.partition(b"\r\n\r\n")[0].partition(b"\r\n")
+    assert status.startswith(b"HTTP/1.1 413 ")
+    lines = headers.lower().split(b"\r\n")
+    assert b"content-type: application/json" in lines
+    assert b"x-content-type-options: nosniff" in lines
+    assert any(line.startswith(b"x-request-id: ") for line in lines)

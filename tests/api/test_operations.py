@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -205,7 +206,29 @@ def test_chunked_body_over_the_limit_is_413() -> None:
     response = client.post(
         "/v1/schedules", content=chunks(), headers={"Content-Type": "application/json"}
     )
+    assert_is_json_413(response)
+
+
+def test_declared_body_over_the_limit_is_the_same_json_413() -> None:
+    """A Content-Length over LRSCHED_MAX_BODY_BYTES was Starlette's text/plain "Content Too
+    Large", without the JSON detail and the headers every other error has."""
+    client = TestClient(create_app(Settings(store="memory", max_body_bytes=4096)))
+    milestones = b"1, " * 2000 + b"1"
+    body = b'{"schedule": {"type": "MultiStepLR", "milestones": [%s]}, "steps": 3}' % milestones
+    response = client.post(
+        "/v1/schedules", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.request.headers["content-length"] == str(len(body))
+    assert_is_json_413(response)
+
+
+def assert_is_json_413(response: httpx.Response) -> None:
     assert response.status_code == 413
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"detail": "Content Too Large"}
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["x-request-id"]
 
 
 @pytest.mark.parametrize(
