@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from service.engine.cancel import checkpoint
 from service.engine.types import FloatArray, IntArray
 
 Value = Callable[[IntArray], FloatArray]
@@ -43,18 +44,49 @@ def piecewise_constant(boundaries: Sequence[float], values: Sequence[float]) -> 
     dtype first, which truncates toward zero: ``-0.5`` becomes ``0``, so step 0 is already
     past it (for a positive ``b``, :math:`k \le b` and :math:`k \le trunc(b)` agree).
     """
-    boundaries = np.trunc(np.asarray(boundaries, dtype=np.float64)).tolist()
+    bounds = np.trunc(np.asarray(boundaries, dtype=np.float64))
+    table, edges = _piecewise_table(bounds, np.asarray(values, dtype=np.float64))
 
     def value(k: IntArray) -> FloatArray:
         kf = k.astype(np.float64)
-        result = (kf <= boundaries[0]) * float(values[0])
-        result = result + (kf > boundaries[-1]) * float(values[-1])
-        for low, high, v in zip(boundaries[:-1], boundaries[1:], values[1:-1], strict=True):
-            result = result + ((kf > low) & (kf <= high)) * float(v)
-        out: FloatArray = np.asarray(result, dtype=np.float64)
+        out: FloatArray = table[np.searchsorted(edges, kf, side="left")]
         return out
 
     return value
+
+
+def _piecewise_table(bounds: FloatArray, values: FloatArray) -> tuple[FloatArray, FloatArray]:
+    r"""The value of each region between the distinct boundaries ``edges`` (region ``r``:
+    :math:`e_{r-1} < k \le e_r`), as Keras's sum of one term per value computes it.
+
+    Keras adds, in the order ``values[0]``, ``values[-1]``, ``values[1:-1]``, each value
+    times its indicator: an inactive term is a zero with the value's sign (the values are
+    finite), which leaves a nonzero sum as it is; so a region's value is the sum of its
+    active terms in that order, started from the zero the inactive ones would leave (-0.0
+    only if every value has its sign bit set). Sorted boundaries have one active term per
+    region; unsorted ones may have several, added in Keras's order (a loop over the terms,
+    each adding to the range of regions where it is active).
+    """
+    edges = np.unique(bounds)
+    where = np.searchsorted(edges, bounds, side="left")  # each boundary's region
+    # Term j is active on regions [lo, hi): values[0] up to b_0, values[-1] after b_-1,
+    # values[j] after b_{j-1} up to b_j.
+    lo = np.concatenate(([0, where[-1] + 1], where[:-1] + 1))
+    hi = np.concatenate(([where[0] + 1, edges.shape[0] + 1], where[1:] + 1))
+    terms = np.concatenate((values[:1], values[-1:], values[1:-1]))
+    start = -0.0 if bool(np.all(np.signbit(values))) else 0.0
+    table = np.full(edges.shape[0] + 1, start)
+    if bool(np.all(bounds[1:] >= bounds[:-1])):
+        # Sorted: each live term covers one region (consecutive distinct edges), each
+        # region has one live term.
+        live = hi > lo
+        table[lo[live]] = start + terms[live]
+    else:
+        for first, last, term in zip(lo.tolist(), hi.tolist(), terms.tolist(), strict=True):
+            if last > first:
+                checkpoint()
+                table[first:last] += term
+    return table, edges
 
 
 def polynomial_decay(

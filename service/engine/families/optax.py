@@ -9,10 +9,12 @@ values); the optimizer's ``lr`` is not used. optax evaluates in the dtype of its
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from service.engine.cancel import checkpoint
 from service.engine.types import FloatArray, IntArray
 
 Value = Callable[[IntArray], FloatArray]
@@ -44,14 +46,41 @@ def polynomial(
 
 
 def piecewise_constant(init_value: float, boundaries_and_scales: dict[int, float]) -> Value:
-    r"""``piecewise_constant_schedule``: :math:`I \prod_{b_i \le k} s_i` (switches *at* b)."""
+    r"""``piecewise_constant_schedule``: :math:`I \prod_{b_i \le k} s_i` (switches *at* b).
+
+    optax updates the value at every boundary in sorted order, ``v = v * x + (1 - x) * s * v``
+    with ``x = 1`` before the boundary and 0 from it on; so the value at ``k`` depends only
+    on how many boundaries ``k`` has reached, and is looked up in a table of those values.
+    Entry ``j`` applies the first ``j`` updates as scalings (``v * 0 + s * v``, in order: the
+    same multiplications) and the rest as ``v * 1 + (0 * s) * v``, which keeps every value
+    but turns an infinite one into NaN and ``-0.0`` into ``0.0`` if some ``s`` is ``-0.0``
+    (the scales are finite).
+    """
+    items = sorted(boundaries_and_scales.items())
+    scales = [float(scale) for _, scale in items]
+    try:
+        thresholds: IntArray | None = np.asarray([t for t, _ in items], dtype=np.int64)
+    except OverflowError:
+        thresholds = None  # as optax's ``threshold - k``: an error once evaluated
+    table = [float(init_value)]
+    for scale in scales:
+        v = table[-1]
+        table.append(v * 0.0 + scale * v)
+    negative_zero_scale = False  # some scale from entry j on is -0.0
+    for j in range(len(scales) - 1, -1, -1):
+        negative_zero_scale = negative_zero_scale or math.copysign(1.0, scales[j]) < 0
+        v = table[j]
+        if math.isinf(v):
+            table[j] = v * 1.0 + (0.0 * scales[j]) * v
+        elif v == 0.0 and negative_zero_scale:
+            table[j] = 0.0
+    values = np.asarray(table, dtype=np.float64)
 
     def value(k: IntArray) -> FloatArray:
-        v = np.full(k.shape, float(init_value))
-        for threshold, scale in sorted(boundaries_and_scales.items()):
-            indicator = np.maximum(0.0, np.sign(threshold - k))
-            v = v * indicator + (1 - indicator) * scale * v
-        return v
+        if thresholds is None:
+            raise OverflowError("Python int too large to convert to C long")
+        out: FloatArray = values[np.searchsorted(thresholds, k, side="right")]
+        return out
 
     return value
 
@@ -113,16 +142,32 @@ def join(schedules: Sequence[Value], boundaries: Sequence[int]) -> Value:
     wins, and each schedule sees the step count since its own boundary.
     """
 
+    # The last boundary (in list order) at or before k is the last one whose suffix minimum
+    # is: the suffix minima are sorted, and the count of those <= k is the schedule's index.
+    reached = np.minimum.accumulate(np.asarray(boundaries, dtype=np.int64)[::-1])[::-1]
+
     def value(k: IntArray) -> FloatArray:
-        chosen = np.zeros(k.shape, dtype=np.int64)
-        for index, boundary in enumerate(boundaries, start=1):
-            chosen = np.where(k < boundary, chosen, index)
+        chosen = np.searchsorted(reached, k, side="right")
         out = np.empty(k.shape)
+        if k.ndim != 1 or not bool(np.all(chosen[1:] >= chosen[:-1])):
+            order = np.argsort(chosen.ravel(), kind="stable")  # each piece's steps, in their order
+            ends = np.cumsum(np.bincount(chosen.ravel(), minlength=len(schedules)))
+            for index, schedule in enumerate(schedules):
+                begin = 0 if index == 0 else int(ends[index - 1])
+                if ends[index] > begin:
+                    checkpoint()
+                    where = np.unravel_index(order[begin : ends[index]], k.shape)
+                    offset = 0 if index == 0 else boundaries[index - 1]
+                    out[where] = schedule(k[where] - offset)
+            return out
+        # Steps in order (the usual case): each piece is a slice.
+        bounds = np.searchsorted(chosen, np.arange(len(schedules) + 1), side="left")
         for index, schedule in enumerate(schedules):
-            mask = chosen == index
-            if mask.any():
+            begin, end = int(bounds[index]), int(bounds[index + 1])
+            if end > begin:
+                checkpoint()
                 offset = 0 if index == 0 else boundaries[index - 1]
-                out[mask] = schedule(k[mask] - offset)
+                out[begin:end] = schedule(k[begin:end] - offset)
         return out
 
     return value
@@ -179,20 +224,29 @@ def piecewise_interpolate(
     bounds = np.asarray([0] + [b for b, _ in items], dtype=np.float64)
     values = np.cumprod(np.asarray([init_value] + [s for _, s in items], dtype=np.float64))
 
+    sizes = np.maximum(bounds[1:] - bounds[:-1], 1)
+    with np.errstate(all="ignore"):  # as optax: an overflowed value makes NaNs, no warning
+        low, rise, half = bounds[:-1], values[1:] - values[:-1], (values[:-1] - values[1:]) / 2.0
+    pieces = bounds.shape[0] - 1
+
     def value(k: IntArray) -> FloatArray:
+        # optax adds one term per piece (its interpolation inside it, 0.0 elsewhere), then
+        # the last value from the last boundary on. The pieces [b_i, b_{i+1}) are disjoint
+        # (the boundaries after 0 are sorted; the first piece ends at the smallest), so each
+        # step has at most one, found by bisection: the sum is 0.0 + that term + 0.0s.
         kf = k.astype(np.float64)
-        out = np.zeros(k.shape)
-        sizes = np.maximum(bounds[1:] - bounds[:-1], 1)
-        for i in range(bounds.shape[0] - 1):
-            inside = (bounds[i] <= kf) & (kf < bounds[i + 1])
-            pct = (kf - bounds[i]) / sizes[i]
+        if pieces == 0:
+            out = np.zeros(k.shape)
+        else:
+            piece = np.searchsorted(bounds[1:], kf, side="right")  # boundaries reached
+            inside = (piece < pieces) & ((piece > 0) | (kf >= 0.0))
+            i = np.minimum(piece, pieces - 1)
+            pct = (kf - low[i]) / sizes[i]
             if interpolate_type == "linear":
-                interp = (values[i + 1] - values[i]) * pct + values[i]
+                interp = rise[i] * pct + values[:-1][i]
             else:
-                interp = values[i + 1] + (values[i] - values[i + 1]) / 2.0 * (
-                    np.cos(np.pi * pct) + 1
-                )
-            out = out + np.where(inside, interp, 0.0)
+                interp = values[1:][i] + half[i] * (np.cos(np.pi * pct) + 1)
+            out = np.where(inside, interp, 0.0) + 0.0
         result: FloatArray = out + (bounds[-1] <= kf) * values[-1]
         return result
 
