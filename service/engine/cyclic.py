@@ -8,6 +8,8 @@ import math
 import numpy as np
 
 from rules.errors import Loc, ScheduleError
+from service.engine.cancel import checkpoint
+from service.engine.evaluation import BLOCK
 from service.engine.expressions import Expression
 from service.engine.lambdas import first_failure_up_to
 from service.engine.maps import Maps
@@ -155,5 +157,18 @@ class CyclicLR(Leaf):
                     f"{self.scale_mode} {value}: {reason}",
                     (*self.loc, "scale_fn"),
                 )
-        maps = self.get_lr(k, initial=False)
-        return maps.b, maps.mb
+        if k.size <= BLOCK:
+            maps = self.get_lr(k, initial=False)
+            return maps.b, maps.mb
+        # In blocks: get_lr holds about ten temporaries of the steps' size (860 MiB at 10M
+        # steps), which the curve pool's estimate does not allow for. Steps are independent.
+        lr = np.empty((self.base_lrs.shape[0], k.size))
+        momentum = np.empty_like(lr) if self.sets_momentum else None
+        for begin in range(0, k.size, BLOCK):
+            checkpoint()
+            block = slice(begin, begin + BLOCK)
+            maps = self.get_lr(k[block], initial=False)
+            lr[:, block] = maps.b
+            if momentum is not None:
+                momentum[:, block] = maps.mb
+        return lr, momentum
