@@ -122,18 +122,20 @@ def etag(canonical_request: bytes, media_type: str, series: Series, version: str
 
 def matches(if_none_match: str | None, tag: str) -> bool:
     """Whether an ``If-None-Match`` header matches ``tag`` (weak comparison, per RFC 9110)."""
-    if not if_none_match:
-        return False
-    candidates = [candidate.strip() for candidate in if_none_match.split(",")]
-    return any(c == "*" or c.removeprefix("W/") == tag for c in candidates)
+    return any(c == "*" or c.removeprefix("W/") == tag for c in _candidates(if_none_match))
 
 
 def is_wildcard(if_none_match: str | None) -> bool:
     """Whether an ``If-None-Match`` header holds ``*``, which matches any answer that exists:
     the routes compute before answering it 304, so a request they refuse is still refused."""
+    return "*" in _candidates(if_none_match)
+
+
+def _candidates(if_none_match: str | None) -> list[str]:
+    """The entity tags (or ``*``) an ``If-None-Match`` header lists."""
     if not if_none_match:
-        return False
-    return "*" in (candidate.strip() for candidate in if_none_match.split(","))
+        return []
+    return [candidate.strip() for candidate in if_none_match.split(",")]
 
 
 SLICE_BYTES = 1 << 20

@@ -166,13 +166,14 @@ def read_lr_finder(record: SessionDep) -> LrFinderView:
 def read_result(record: SessionDep, store: StoreDep) -> LrFinderResult:
     """Every decided step's lr, combined loss and smoothed loss, and the suggestions of
     fastai, Lightning and torch-lr-finder on that curve (each library's own rule)."""
-    _, config = _finder(record)
-    return _result(record, store.history(record.id, 0, config.num_steps))
-
-
-def _result(record: Any, rows: list[tuple[int, bytes]]) -> LrFinderResult:
-    """The result of the range test ``record``, from its ``rows`` of history."""
     session, config = _finder(record)
+    return _result(session, config, store.history(record.id, 0, config.num_steps))
+
+
+def _result(
+    session: sessions.Session, config: engine.LrFinderConfig, rows: list[tuple[int, bytes]]
+) -> LrFinderResult:
+    """The result of the range test ``session``, from its ``rows`` of history."""
     lrs, losses, smoothed = _curve(config, [sessions.decode_decision(row) for _, row in rows])
     suggested = engine.suggest(lrs, smoothed, config.num_steps)
     finder = session.finder
@@ -239,13 +240,17 @@ async def plot_result(
         plotting.require()
     except plotting.PlottingUnavailable as error:
         raise HTTPException(status.HTTP_501_NOT_IMPLEMENTED, str(error)) from None
-    _, config = _finder(record)
+    session, config = _finder(record)
     rows = await updates.history_async(record.id, 0, config.num_steps)
     # Drawn on the curve pool, admitted like a curve plot: never on the threads that
     # synchronous routes share, and never more at once than the pool admits.
     ticket = curve_pool(http).admit(http, config.num_steps)
+
+    def draw() -> bytes:  # the result too: suggestions over 10,000 steps take milliseconds
+        return _drawn(_result(session, config, rows), width, height, media_type)
+
     try:
-        picture = await ticket.run(_drawn, _result(record, rows), width, height, media_type)
+        picture = await ticket.run(draw)
     finally:
         ticket.close()
     return Response(picture, media_type=media_type)

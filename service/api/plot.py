@@ -219,7 +219,8 @@ async def plot_schedule(
     tag = encoding.etag(canonical, media_type, "lr", f"{schedules.VERSION}/{plotting.version()}")
     headers = {"ETag": tag, "Vary": "Accept"}
     unchanged = Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    if encoding.matches(if_none_match, tag) and not encoding.is_wildcard(if_none_match):
+    wildcard = encoding.is_wildcard(if_none_match)  # `*` matches only a picture that exists
+    if encoding.matches(if_none_match, tag) and not wildcard:
         return unchanged
     picture = _Picture(curves, roots, request.lrs, steps, scale, width, height, media_type)
     ticket = curve_pool(http).admit(http, len(curves) * len(request.lrs) * len(steps))
@@ -227,7 +228,7 @@ async def plot_schedule(
         body = await ticket.run(picture.draw)
     finally:
         ticket.close()
-    if encoding.is_wildcard(if_none_match):  # `*` matches only a picture that exists
+    if wildcard:
         return unchanged
     return Response(body, media_type=media_type, headers=headers)
 

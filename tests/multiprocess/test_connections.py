@@ -42,6 +42,16 @@ def closed_by_server(connection: socket.socket, within: float) -> bool:
         return True
 
 
+def healthz_on(connection: socket.socket) -> bytes:
+    """The whole answer to one ``GET /healthz`` sent on ``connection`` (kept open)."""
+    connection.settimeout(5)
+    connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = connection.recv(4096)
+    while not answer.endswith(b"}"):
+        answer += connection.recv(4096)
+    return answer
+
+
 def test_healthz_answers_with_idle_connections_past_the_limit(services: Services) -> None:
     """Idle sockets past LRSCHED_LIMIT_CONCURRENCY made every request a 503, /healthz too:
     now the longest-idle connections make room, and the liveness probe is always answered."""
@@ -109,11 +119,7 @@ def test_an_idle_keep_alive_connection_is_closed_after_keep_alive_seconds(
 ) -> None:
     service = services.start("memory", env={"LRSCHED_KEEP_ALIVE_SECONDS": "1"})
     with socket.create_connection(("127.0.0.1", service.port)) as connection:
-        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        connection.settimeout(5)
-        answer = connection.recv(4096)
-        while not answer.endswith(b"}"):
-            answer += connection.recv(4096)
+        answer = healthz_on(connection)
         assert answer.startswith(b"HTTP/1.1 200")
         assert answer.endswith(b'\r\n\r\n{"status":"ok"}')
         started = time.monotonic()
@@ -207,11 +213,7 @@ def test_empty_lines_after_a_request_do_not_keep_the_connection_open(
         env={"LRSCHED_HEADER_TIMEOUT_SECONDS": "1", "LRSCHED_KEEP_ALIVE_SECONDS": "60"},
     )
     with socket.create_connection(("127.0.0.1", service.port)) as connection:
-        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        connection.settimeout(5)
-        answer = connection.recv(4096)
-        while not answer.endswith(b"}"):
-            answer += connection.recv(4096)
+        answer = healthz_on(connection)
         assert answer.startswith(b"HTTP/1.1 200")
         started = time.monotonic()
         closed = False
@@ -232,12 +234,7 @@ def test_a_request_after_empty_lines_is_still_answered(services: Services) -> No
     them in time is answered on the same connection."""
     service = services.start("memory", env={"LRSCHED_HEADER_TIMEOUT_SECONDS": "2"})
     with socket.create_connection(("127.0.0.1", service.port)) as connection:
-        connection.settimeout(5)
         for _ in range(2):
             connection.sendall(b"\r\n")
             time.sleep(0.2)
-            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            answer = connection.recv(4096)
-            while not answer.endswith(b"}"):
-                answer += connection.recv(4096)
-            assert answer.startswith(b"HTTP/1.1 200")
+            assert healthz_on(connection).startswith(b"HTTP/1.1 200")
